@@ -1,0 +1,20 @@
+#pragma once
+
+#include "core/tensor.hpp"
+
+#include <cstdint>
+
+namespace lowbit::core {
+
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;  // zero padding
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+// x: (N,C,H,W), weight: (O,C/groups,KH,KW), bias: (O) or undefined -> (N,O,OH,OW).
+// im2col + sgemm per sample, OpenMP over the batch.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p);
+
+}  // namespace lowbit::core

@@ -1,0 +1,20 @@
+#include "core/storage.hpp"
+
+#include "core/error.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace lowbit::core {
+
+std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes) {
+  const std::size_t padded = (nbytes + kTailPadding + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, padded);
+  check(p != nullptr, "Storage: out of memory allocating {} bytes", padded);
+  std::memset(p, 0, padded);
+  return std::shared_ptr<Storage>(new Storage(p, nbytes));
+}
+
+Storage::~Storage() { std::free(data_); }
+
+}  // namespace lowbit::core
