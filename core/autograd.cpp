@@ -40,19 +40,22 @@ void accumulate_leaf(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   for (std::int64_t i = 0; i < acc.numel(); ++i) a[i] += b[i];
 }
 
-// Nodes reachable from root, ordered so every node comes before the nodes of its inputs.
-std::vector<Node*> topological_order(Node* root) {
-  std::vector<Node*> post;
-  std::unordered_set<Node*> visited{root};
-  std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
+// Nodes reachable from root, ordered so every node comes before the nodes of its inputs. The list
+// owns the nodes: freeing a node's inputs during backward must not destroy nodes still to run.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> post;
+  std::unordered_set<Node*> visited{root.get()};
+  std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
   while (!stack.empty()) {
-    auto& [node, next] = stack.back();
+    Node* node = stack.back().first.get();
+    std::size_t& next = stack.back().second;
     if (next < node->inputs.size()) {
       const Tensor& in = node->inputs[next++];
-      Node* child = in.defined() ? in.grad_fn().get() : nullptr;
-      if (child != nullptr && visited.insert(child).second) stack.push_back({child, 0});
+      if (in.defined() && in.grad_fn() && visited.insert(in.grad_fn().get()).second) {
+        stack.emplace_back(in.grad_fn(), 0);
+      }
     } else {
-      post.push_back(node);
+      post.push_back(std::move(stack.back().first));
       stack.pop_back();
     }
   }
@@ -99,12 +102,12 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   }
   std::unordered_map<Node*, std::shared_ptr<TensorImpl>> pending;
   pending[root.grad_fn().get()] = seed.contiguous().impl_ptr();
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  for (const std::shared_ptr<Node>& node : topological_order(root.grad_fn())) {
     check(!node->released,
           "backward: trying to go through the graph of op '{}' a second time, but its saved "
           "values were freed. HINT: pass retain_graph=true to the first backward()",
           node->op);
-    auto it = pending.find(node);
+    auto it = pending.find(node.get());
     if (it == pending.end()) continue;  // no gradient flows here
     const Tensor g_out(it->second);
     pending.erase(it);

@@ -80,7 +80,10 @@ std::vector<std::uint8_t> read_whole_file(const std::string& path) {
 
 SectionReader::SectionReader(std::string path, std::string name,
                              std::span<const std::uint8_t> payload, std::uint64_t file_offset)
-    : path_(std::move(path)), name_(std::move(name)), payload_(payload), file_offset_(file_offset) {}
+    : path_(std::move(path)),
+      name_(std::move(name)),
+      payload_(payload),
+      file_offset_(file_offset) {}
 
 void SectionReader::need(std::size_t n, const char* what) const {
   if (remaining() >= n) [[likely]] return;
@@ -221,9 +224,9 @@ void BinaryReader::parse(std::string_view magic, std::uint32_t max_version, std:
     const std::size_t payload_at = rec + 12 + name_len;
     const std::size_t left = size - payload_at;
     if (payload_len > left || left - payload_len < 4) {
-      fail("file '{}' is truncated or corrupted: section '{}' at byte offset {} declares {} payload "
-           "bytes (+4 checksum bytes), but the file ends at byte offset {}. HINT: use an intact "
-           "copy of the file",
+      fail("file '{}' is truncated or corrupted: section '{}' at byte offset {} declares {} "
+           "payload bytes (+4 checksum bytes), but the file ends at byte offset {}. HINT: use an "
+           "intact copy of the file",
            path_, escape(name), rec, payload_len, size);
     }
     const std::size_t crc_at = payload_at + static_cast<std::size_t>(payload_len);
@@ -244,14 +247,14 @@ void BinaryReader::parse(std::string_view magic, std::uint32_t max_version, std:
   const auto trailer_crc = load_le<std::uint32_t>(d + pos + 16);
   const std::uint32_t trailer_computed = crc32_of(d + pos, 16);
   check(trailer_crc == trailer_computed,
-        "file '{}' is corrupted: the end marker at byte offset {} fails its checksum (stored {:08x}, "
-        "computed {:08x}). HINT: use an intact copy of the file",
+        "file '{}' is corrupted: the end marker at byte offset {} fails its checksum (stored "
+        "{:08x}, computed {:08x}). HINT: use an intact copy of the file",
         path_, pos, trailer_crc, trailer_computed);
   const auto count = load_le<std::uint32_t>(d + pos + 4);
   const auto total = load_le<std::uint64_t>(d + pos + 8);
   check(count == entries_.size() && total == pos + kFileTrailerBytes,
-        "file '{}' is corrupted: the end marker at byte offset {} records {} sections and {} bytes, "
-        "but the file holds {} sections before it. HINT: use an intact copy of the file",
+        "file '{}' is corrupted: the end marker at byte offset {} records {} sections and {} "
+        "bytes, but the file holds {} sections before it. HINT: use an intact copy of the file",
         path_, pos, count, total, entries_.size());
   check(size == pos + kFileTrailerBytes,
         "file '{}' is corrupted: {} unexpected bytes follow the end marker (which ends at byte "

@@ -30,7 +30,8 @@
 //   vector<T> (T arithmetic)      u64 element count, then count * sizeof(T) bytes
 //   raw                           the bytes only; the reader must know the length
 //
-// Writing: BinaryWriter streams records to `path + ".tmp.<pid>.<n>"`; commit() fsyncs it, renames
+// Writing: BinaryWriter buffers the open section in memory and appends each finished record to
+// `path + ".tmp.<pid>.<n>"`; commit() writes the end marker, fsyncs the temp file, renames
 // it over `path` and fsyncs the directory. Without commit() (an exception, an early return) the
 // destructor removes the temp file, so `path` is either the old file or the complete new one.
 //

@@ -21,11 +21,19 @@ namespace {
 
 std::atomic<std::uint64_t> g_temp_counter{0};
 
-template <typename T>
-void append_le(std::vector<std::uint8_t>& out, T v) {
-  const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-  out.insert(out.end(), p, p + sizeof(T));
-}
+// A small stack buffer for the fixed-layout parts of the file (header, record heads, trailer).
+struct Packer {
+  std::uint8_t bytes[4 + kMaxSectionName + 8] = {};
+  std::size_t size = 0;
+  void raw(const void* p, std::size_t n) {
+    std::memcpy(bytes + size, p, n);
+    size += n;
+  }
+  template <typename T>
+  void le(T v) {  // the platform is little-endian (static_assert in io.hpp)
+    raw(&v, sizeof(v));
+  }
+};
 
 // zlib's crc32 continues `crc` over [p, p+n). A null `p` would reset it, so empty input is skipped.
 std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n, std::uint32_t crc = 0) {
@@ -45,11 +53,12 @@ BinaryWriter::BinaryWriter(std::string path, std::string_view magic, std::uint32
         "cannot create '{}' (temporary file for '{}'): {}. HINT: check that the directory exists "
         "and is writable",
         temp_path_, path_, std::strerror(errno));
-  std::vector<std::uint8_t> header(magic.begin(), magic.end());
-  append_le<std::uint32_t>(header, version);
-  append_le<std::uint32_t>(header, crc32_of(header.data(), header.size()));
+  Packer header;
+  header.raw(magic.data(), magic.size());
+  header.le<std::uint32_t>(version);
+  header.le<std::uint32_t>(crc32_of(header.bytes, header.size));
   try {
-    write_all(header.data(), header.size());
+    write_all(header.bytes, header.size);
   } catch (...) {
     discard();
     throw;
@@ -110,13 +119,13 @@ void BinaryWriter::begin_section(std::string name) {
 
 void BinaryWriter::end_section() {
   require_open_section("end_section");
-  std::vector<std::uint8_t> head;
-  append_le<std::uint32_t>(head, static_cast<std::uint32_t>(section_name_.size()));
-  head.insert(head.end(), section_name_.begin(), section_name_.end());
-  append_le<std::uint64_t>(head, section_.size());
-  std::uint32_t crc = crc32_of(head.data(), head.size());
+  Packer head;
+  head.le<std::uint32_t>(static_cast<std::uint32_t>(section_name_.size()));
+  head.raw(section_name_.data(), section_name_.size());
+  head.le<std::uint64_t>(section_.size());
+  std::uint32_t crc = crc32_of(head.bytes, head.size);
   crc = crc32_of(section_.data(), section_.size(), crc);
-  write_all(head.data(), head.size());
+  write_all(head.bytes, head.size);
   write_all(section_.data(), section_.size());
   write_all(&crc, sizeof(crc));
   names_.push_back(std::move(section_name_));
@@ -160,12 +169,12 @@ void BinaryWriter::commit() {
   require_writable("commit");
   check(!in_section_, "BinaryWriter('{}'): commit() while section '{}' is open", path_,
         section_name_);
-  std::vector<std::uint8_t> trailer;
-  append_le<std::uint32_t>(trailer, 0);
-  append_le<std::uint32_t>(trailer, static_cast<std::uint32_t>(names_.size()));
-  append_le<std::uint64_t>(trailer, offset_ + kFileTrailerBytes);
-  append_le<std::uint32_t>(trailer, crc32_of(trailer.data(), trailer.size()));
-  write_all(trailer.data(), trailer.size());
+  Packer trailer;
+  trailer.le<std::uint32_t>(0);
+  trailer.le<std::uint32_t>(static_cast<std::uint32_t>(names_.size()));
+  trailer.le<std::uint64_t>(offset_ + kFileTrailerBytes);
+  trailer.le<std::uint32_t>(crc32_of(trailer.bytes, trailer.size));
+  write_all(trailer.bytes, trailer.size);
 
   if (::fsync(fd_) != 0) {
     failed_ = true;

@@ -12,7 +12,7 @@ namespace lowbit::core {
 Tensor uniform_tensor(const Shape& shape, float lo, float hi, Rng& rng);
 // f32, elements normal(mean, std).
 Tensor normal_tensor(const Shape& shape, float mean, float std, Rng& rng);
-// u8 mask of p's shape: element i is 1 with probability p[i] (p: f32, any layout, values in [0, 1]).
+// u8 mask of p's shape: element i is 1 with probability p[i] (p: f32, any layout, in [0, 1]).
 Tensor bernoulli_tensor(const Tensor& p, Rng& rng);
 // u8 mask of `shape`, every element 1 with the same probability p.
 Tensor bernoulli_tensor(const Shape& shape, float p, Rng& rng);

@@ -6,7 +6,8 @@
 //
 //   Registry<OptimizerFactory> optimizers("optimizer");
 //   optimizers.add("sgd", make_sgd);
-//   optimizers.get("adma");  // Error: unknown optimizer 'adma'; did you mean 'adam'? known: adam, sgd
+//   optimizers.get("adma");
+//   // Error: unknown optimizer 'adma'; did you mean 'adam'? known: adam, sgd
 
 #include "core/error.hpp"
 #include "core/strings.hpp"

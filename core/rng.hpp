@@ -6,7 +6,7 @@
 //
 // Contracts
 // - Determinism: the same seed gives the same stream on every platform and build. Every draw is
-//   defined from next_u64() by the formulas below, so results do not depend on the standard library.
+//   defined from next_u64() by the formulas below, independent of the standard library.
 // - uniform():          (next_u64() >> 40) * 2^-24, a float in [0, 1) on a 2^-24 grid.
 // - uniform(lo, hi):    lo + (hi - lo) * uniform(), clamped so that the result stays below hi.
 // - normal(mean, std):  Box–Muller on two uniforms (in double); the second value of each pair is
@@ -14,7 +14,7 @@
 //                       part of the state: state()/set_state() round-trip it.
 // - bernoulli(p):       uniform() < p, so p = 0 never and p = 1 always fires; p must be in [0, 1].
 // - below(n):           unbiased integer in [0, n) by rejection (n > 0).
-// - permutation(n):     Fisher–Yates: for i = n-1 .. 1 swap(v[i], v[below(i + 1)]), from v = 0..n-1.
+// - permutation(n):     Fisher–Yates from v = 0..n-1: for i = n-1 .. 1 swap(v[i], v[below(i+1)]).
 // - fill_*(out, n, ...): exactly the values n single calls would give, in order.
 // - fork(stream):       a child generator determined by (this state, stream); the parent is not
 //                       advanced. Distinct stream ids give statistically independent children; the
@@ -29,8 +29,8 @@
 
 namespace lowbit::core {
 
-// The complete generator state. Plain data; its byte form (to_bytes/from_bytes) is little-endian and
-// is what checkpoints store.
+// The complete generator state. Plain data; its byte form (to_bytes/from_bytes) is little-endian
+// and is what checkpoints store.
 struct RngState {
   std::uint64_t s[4] = {0, 0, 0, 0};  // xoshiro256** words; never all zero
   float spare = 0.0f;                 // cached second Box–Muller value
@@ -42,7 +42,8 @@ struct RngState {
   static RngState from_bytes(std::span<const std::uint8_t> bytes);
   bool operator==(const RngState&) const = default;
 };
-static_assert(sizeof(RngState) == RngState::kBytes, "RngState layout changed: bump the byte format");
+static_assert(sizeof(RngState) == RngState::kBytes,
+              "RngState layout changed: update to_bytes/from_bytes and the byte format");
 
 class Rng {
  public:

@@ -46,7 +46,9 @@ struct Header {
 Header read_header(SectionReader& in) {
   Header h;
   const std::uint8_t code = in.get_u8();
-  if (!dtype_from_code(code, h.dtype)) in.fail_format(fmt::format("unknown tensor dtype code {}", code));
+  if (!dtype_from_code(code, h.dtype)) {
+    in.fail_format(fmt::format("unknown tensor dtype code {}", code));
+  }
   const std::uint32_t ndim = in.get_u32();
   if (ndim > kMaxTensorDims) {
     in.fail_format(fmt::format("tensor has {} dimensions (at most {})", ndim, kMaxTensorDims));

@@ -13,10 +13,13 @@
 // single-threaded (OpenBLAS's OpenMP build), so there is no oversubscription and no fork/join per
 // GEMM, and im2col runs in parallel too. With fewer samples than threads (inference at N=1), the
 // samples run one after another and sgemm spreads each GEMM over all threads itself.
-// At batch 32 on the ResNet-18 shapes the per-sample GEMMs (M=Og >= 64, N=P >= 196, K >= 64) run
-// close to single-thread sgemm peak (see `bench conv`), so one big im2col across the batch plus
-// one multithreaded sgemm would only add memory traffic (a (K, N*P) buffer of ~100 MB, then a
-// transpose of y from (O, N*P) to (N,O,P)) without a faster GEMM; we do not do it.
+// Why not one big im2col across the batch and one multithreaded sgemm? On the ResNet-18 shapes
+// the per-sample GEMMs (M = Og >= 64, N = P >= 196, K >= 64) already run at single-thread sgemm
+// peak: measured here, single-thread OpenBLAS gives 93-104 GFLOPS whether N is 196, 784 or 1568
+// at these M and K. Batching would add memory traffic (a (K, N*P) column buffer, ~100 MB at
+// 128 channels and batch 32, plus a transpose of y from (O, N*P) to (N,O,P)) for no faster GEMM.
+// The remaining gap to sgemm (see `bench conv`) is im2col's memory traffic, largest at 1x1
+// stride-2 convs, where the GEMM has K = C only.
 
 #include "core/kernels/conv.hpp"
 
@@ -49,10 +52,23 @@ void valid_columns(i64 off, i64 stride, i64 W, i64 OW, i64& lo, i64& hi) {
   hi = std::clamp(hi, lo, OW);
 }
 
+// Calls f(c) for c in [0, Cg); `parallel` splits the channels over the OpenMP threads (used
+// when the batch loop runs serially). A plain branch, not an `if` clause: the clause would still
+// open a one-thread region per call, which costs at depthwise convs (one call per group).
+template <typename F>
+void for_each_channel(i64 Cg, bool parallel, F&& f) {
+  if (!parallel) {
+    for (i64 c = 0; c < Cg; ++c) f(c);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (i64 c = 0; c < Cg; ++c) f(c);
+}
+
 // x: (Cg,H,W) one sample's group -> col: (Cg*KH*KW, OH*OW).
-void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col) {
+void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col, bool parallel) {
   const i64 P = g.OH * g.OW;
-  for (i64 c = 0; c < Cg; ++c) {
+  for_each_channel(Cg, parallel, [&](i64 c) {
     const float* plane = x + c * g.H * g.W;  // plane: (H,W)
     for (i64 kh = 0; kh < g.KH; ++kh) {
       for (i64 kw = 0; kw < g.KW; ++kw) {
@@ -78,15 +94,16 @@ void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col) {
         }
       }
     }
-  }
+  });
 }
 
-// The adjoint of im2col: col: (Cg*KH*KW, OH*OW) -> x: (Cg,H,W), overwritten.
-void col2im(const ConvGeometry& g, i64 Cg, const float* col, float* x) {
+// The adjoint of im2col: col: (Cg*KH*KW, OH*OW) -> x: (Cg,H,W), overwritten. Channels are
+// independent (each writes its own plane), so `parallel` splits them like im2col.
+void col2im(const ConvGeometry& g, i64 Cg, const float* col, float* x, bool parallel) {
   const i64 P = g.OH * g.OW;
-  std::fill(x, x + Cg * g.H * g.W, 0.0f);
-  for (i64 c = 0; c < Cg; ++c) {
+  for_each_channel(Cg, parallel, [&](i64 c) {
     float* plane = x + c * g.H * g.W;
+    std::fill(plane, plane + g.H * g.W, 0.0f);
     for (i64 kh = 0; kh < g.KH; ++kh) {
       for (i64 kw = 0; kw < g.KW; ++kw) {
         const float* row = col + ((c * g.KH + kh) * g.KW + kw) * P;
@@ -107,7 +124,7 @@ void col2im(const ConvGeometry& g, i64 Cg, const float* col, float* x) {
         }
       }
     }
-  }
+  });
 }
 
 // Uninitialised 64-byte-aligned floats: `threads` slices of `per_thread` floats each.
@@ -135,6 +152,12 @@ int batch_threads(i64 N) {
   return N >= T ? T : 1;
 }
 
+// Whether im2col/col2im should thread over channels: only when the batch loop runs serially
+// and more than one thread is available.
+bool inner_parallel(int threads) {
+  return threads == 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
+}
+
 // Calls body(n, t) for n in [0, N), t = the calling thread's index in [0, threads).
 // Static schedule: the samples each thread sees depend only on N and `threads`, which keeps
 // per-thread accumulations (backward weight) reproducible.
@@ -160,13 +183,14 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
   const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
   const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const bool inner = inner_parallel(threads);
   const Scratch cols(direct ? 0 : K * P, threads);  // per thread col: (K,P)
   for_each_sample(g.N, threads, [&](i64 n, int t) {
     for (i64 grp = 0; grp < g.groups; ++grp) {
       const float* xg = x + (n * g.C + grp * Cg) * HW;  // xg: (Cg,H,W)
       const float* col = xg;
       if (!direct) {
-        im2col(g, Cg, xg, cols.slice(t));
+        im2col(g, Cg, xg, cols.slice(t), inner);
         col = cols.slice(t);
       }
       float* yg = y + (n * g.O + grp * Og) * P;  // yg: (Og,P)
@@ -188,6 +212,7 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
   const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
   const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const bool inner = inner_parallel(threads);
   const Scratch cols(direct ? 0 : K * P, threads);  // per thread dcol: (K,P)
   for_each_sample(g.N, threads, [&](i64 n, int t) {
     for (i64 grp = 0; grp < g.groups; ++grp) {
@@ -199,7 +224,7 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
       } else {
         float* dcol = cols.slice(t);
         sgemm_blas(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
-        col2im(g, Cg, dcol, dxg);
+        col2im(g, Cg, dcol, dxg, inner);
       }
     }
   });
@@ -212,6 +237,7 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
   const i64 dw_size = g.O * K;  // dw: (O,Cg,KH,KW) = groups x (Og,K)
   const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const bool inner = inner_parallel(threads);
   // Thread 0 accumulates straight into dw; thread t > 0 into its own (O,K) buffer, summed into
   // dw afterwards in thread order, so the result does not depend on timing.
   const i64 col_size = direct ? 0 : K * P;
@@ -226,7 +252,7 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
       const float* xg = x + (n * g.C + grp * Cg) * HW;
       const float* col = xg;
       if (!direct) {
-        im2col(g, Cg, xg, scratch.slice(t));
+        im2col(g, Cg, xg, scratch.slice(t), inner);
         col = scratch.slice(t);
       }
       const float* dyg = dy + (n * g.O + grp * Og) * P;

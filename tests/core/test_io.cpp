@@ -58,7 +58,8 @@ std::vector<std::uint8_t> slurp(const std::string& path) {
 
 void spit(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 void write_sample(const std::string& path, std::uint32_t version = 2,
@@ -132,7 +133,8 @@ TEST_CASE("io: round trip of every put/get helper", "[io]") {
 
   CHECK(r.section("empty").at_end());
   const auto blob = r.section_bytes("blob");
-  CHECK(std::vector<std::uint8_t>(blob.begin(), blob.end()) == std::vector<std::uint8_t>{9, 8, 7, 6});
+  CHECK(std::vector<std::uint8_t>(blob.begin(), blob.end()) ==
+        std::vector<std::uint8_t>{9, 8, 7, 6});
   SectionReader b = r.section("blob");
   b.get_u8();
   CHECK_THROWS_WITH(b.expect_end(), Contains("3 unread bytes"));
@@ -185,7 +187,7 @@ TEST_CASE("io: RNG state survives a file round trip", "[io][rng]") {
   CHECK(restored.normal() == expected);
 }
 
-TEST_CASE("io: a file truncated at any byte gives a clear error naming the file and offset", "[io]") {
+TEST_CASE("io: a file truncated at any byte gives an error naming the file and offset", "[io]") {
   TempDir dir;
   const std::string good = dir.file("good.bin");
   write_sample(good);

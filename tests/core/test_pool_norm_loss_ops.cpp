@@ -123,7 +123,9 @@ TEST_CASE("batch_norm train-mode gradcheck wrt x, gamma, beta", "[gradcheck]") {
     REQUIRE(r);
     // Without affine parameters and without running stats.
     auto r2 = gradcheck(
-        [&](const auto& in) { return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+        [&](const auto& in) {
+          return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true);
+        },
         {uniform(shape, -2, 2, 24)});
     INFO(r2.message);
     REQUIRE(r2);
@@ -289,9 +291,11 @@ TEST_CASE("cross_entropy rejects bad targets", "[gradcheck]") {
       Catch::Contains("cross_entropy") && Catch::Contains("value 4") && Catch::Contains("index 1"));
   CHECK_THROWS_WITH(
       cross_entropy(logits, Tensor::from_vector<std::int64_t>({0, 1, -1}, {3})),
-      Catch::Contains("cross_entropy") && Catch::Contains("value -1") && Catch::Contains("index 2"));
-  CHECK_THROWS_WITH(cross_entropy(logits, Tensor::from_vector<std::int32_t>({0, 1, 2}, {3})),
-                    Catch::Contains("cross_entropy") && Catch::Contains("i32"));
+      Catch::Contains("cross_entropy") && Catch::Contains("value -1") &&
+          Catch::Contains("index 2"));
+  CHECK_THROWS_WITH(
+      cross_entropy(logits, Tensor::from_vector<std::int32_t>({0, 1, 2}, {3})),
+      Catch::Contains("cross_entropy") && Catch::Contains("i32"));
   CHECK_THROWS_WITH(cross_entropy(logits, Tensor::from_vector<float>({0, 1, 2}, {3})),
                     Catch::Contains("cross_entropy") && Catch::Contains("f32"));
   CHECK_THROWS_WITH(cross_entropy(logits, Tensor::from_vector<std::int64_t>({0, 1}, {2})),

@@ -102,7 +102,8 @@ TEST_CASE("RngState: byte form is checked", "[rng]") {
   bad_flag[36] = 2;
   CHECK_THROWS_WITH(RngState::from_bytes(bad_flag), Catch::Contains("has_spare"));
   std::array<std::uint8_t, RngState::kBytes> zeros{};
-  CHECK_THROWS_WITH(RngState::from_bytes(zeros), Catch::Contains("all four xoshiro words are zero"));
+  CHECK_THROWS_WITH(RngState::from_bytes(zeros),
+                    Catch::Contains("all four xoshiro words are zero"));
   CHECK_THROWS_AS(rng.set_state(RngState{}), Error);
 }
 

@@ -1,0 +1,45 @@
+#include "apps/config.hpp"
+
+#include <filesystem>
+
+namespace lowbit::app {
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node root(YAML::NodeType::Map);
+  if (!path.empty()) {
+    core::check(std::filesystem::exists(path), "config file '{}' does not exist", path);
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+      core::fail("config file '{}' is not valid YAML: line {}, column {}: {}", path, e.mark.line + 1,
+                 e.mark.column + 1, e.msg);
+    }
+    if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    core::check(root.IsMap(), "config file '{}' must hold a mapping (model:, data:, ...) at the top", path);
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+  Config config;
+  try {
+    read_config(root, config);
+  } catch (const core::Error& e) {
+    if (path.empty()) throw;
+    throw core::Error(std::string(e.what()) + " (in " + path + ")");
+  }
+  return config;
+}
+
+Config parse_config(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    core::fail("stored config is not valid YAML: {}", e.msg);
+  }
+  Config config;
+  read_config(root, config);
+  return config;
+}
+
+std::string to_yaml(const Config& config) { return write_config(config); }
+
+}  // namespace lowbit::app

@@ -1,0 +1,199 @@
+#pragma once
+// The training config: plain structs whose defaults are the defaults, read strictly from YAML.
+// configs/*.yaml hold only what differs from these; `train --print-config` shows all of it.
+
+#include "apps/config_schema.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit::app {
+
+struct ModelConfig {
+  std::string name = "lenet";
+  std::int64_t width = 0;              // 0: the builder's default width
+  std::vector<std::int64_t> hidden{};  // mlp hidden sizes (empty: builder default)
+  std::string stem = "cifar";
+  double dropout = 0.0;
+
+  template <typename V> void visit(V& v) {
+    v.field("name", name, "model builder: mlp, lenet, vgg_small, resnet18, resnet20");
+    v.field("width", width, "base width (0 = the builder's default)", Validator<std::int64_t>(non_negative_int));
+    v.field("hidden", hidden, "hidden layer sizes for mlp");
+    v.field("stem", stem, "resnet stem: cifar (3x3, stride 1) or imagenet (7x7/2 + maxpool)",
+            one_of({"cifar", "imagenet"}));
+    v.field("dropout", dropout, "dropout before the classifier (0 = none)", Validator<double>(non_negative));
+  }
+};
+
+struct SyntheticDataConfig {
+  std::int64_t train_size = 2048;
+  std::int64_t test_size = 512;
+  std::int64_t num_classes = 4;
+  std::int64_t channels = 1;
+  std::int64_t height = 8;
+  std::int64_t width = 8;
+  double noise = 0.25;
+
+  template <typename V> void visit(V& v) {
+    v.field("train_size", train_size, "examples in the train split", Validator<std::int64_t>(positive_int));
+    v.field("test_size", test_size, "examples in the test split", Validator<std::int64_t>(positive_int));
+    v.field("num_classes", num_classes, "classes", Validator<std::int64_t>(positive_int));
+    v.field("channels", channels, "image channels", Validator<std::int64_t>(positive_int));
+    v.field("height", height, "image height", Validator<std::int64_t>(positive_int));
+    v.field("width", width, "image width", Validator<std::int64_t>(positive_int));
+    v.field("noise", noise, "noise std around each class pattern", Validator<double>(non_negative));
+  }
+};
+
+struct DataConfig {
+  std::string dataset = "fashion_mnist";
+  std::string root = "";  // empty: the dataset's default location
+  bool hflip = true;
+  std::int64_t crop_padding = 0;  // random crop with this zero padding (0 = off)
+  bool normalize = true;
+  std::vector<double> mean{};  // empty: the dataset's statistics
+  std::vector<double> std_dev{};
+  std::int64_t workers = 1;
+  std::int64_t channels = 0;  // image_folder: 1 or 3 (0 = 3)
+  std::int64_t resize = 0;    // image_folder: short side after resizing (0 = keep)
+  std::int64_t crop = 0;      // image_folder: center crop (0 = none)
+  SyntheticDataConfig synthetic;
+
+  template <typename V> void visit(V& v) {
+    v.field("dataset", dataset, "fashion_mnist, mnist, cifar10, image_folder, synthetic");
+    v.field("root", root, "data folder (empty = the dataset's default)");
+    v.field("hflip", hflip, "random horizontal flips when training");
+    v.field("crop_padding", crop_padding, "random crop after zero padding by this many pixels (0 = off)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("normalize", normalize, "normalize each channel by mean/std");
+    v.field("mean", mean, "per-channel mean (empty = dataset default)");
+    v.field("std", std_dev, "per-channel std (empty = dataset default)");
+    v.field("workers", workers, "background loader threads", Validator<std::int64_t>(positive_int));
+    v.field("channels", channels, "image_folder: output channels, 1 or 3 (0 = 3)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("resize", resize, "image_folder: short side after resizing (0 = keep)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("crop", crop, "image_folder: square center crop (0 = none)", Validator<std::int64_t>(non_negative_int));
+    v.section("synthetic", synthetic, "the synthetic dataset (tests, smoke runs)");
+  }
+};
+
+struct OptimConfig {
+  std::string name = "sgd";
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 5e-4;
+  bool decay_all = false;  // false: no weight decay on biases and BN parameters
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double clip_grad_norm = 0.0;  // 0 = off
+
+  template <typename V> void visit(V& v) {
+    v.field("name", name, "optimizer: sgd, adam, adamw", one_of({"sgd", "adam", "adamw"}));
+    v.field("lr", lr, "base (peak) learning rate", Validator<double>(positive));
+    v.field("momentum", momentum, "sgd momentum", Validator<double>(non_negative));
+    v.field("nesterov", nesterov, "sgd Nesterov momentum");
+    v.field("weight_decay", weight_decay, "weight decay", Validator<double>(non_negative));
+    v.field("decay_all", decay_all, "also decay biases and batch-norm parameters");
+    v.field("beta1", beta1, "adam beta1", Validator<double>(non_negative));
+    v.field("beta2", beta2, "adam beta2", Validator<double>(non_negative));
+    v.field("eps", eps, "adam epsilon", Validator<double>(positive));
+    v.field("clip_grad_norm", clip_grad_norm, "clip the global gradient norm (0 = off)",
+            Validator<double>(non_negative));
+  }
+};
+
+struct ScheduleConfig {
+  std::string name = "onecycle";
+  double warmup_epochs = 0.0;
+  double step_epochs = 30.0;
+  std::vector<double> milestones{};  // in epochs
+  double gamma = 0.1;
+  double min_lr = 0.0;
+  double pct_start = 0.3;
+  double div_factor = 25.0;
+  double final_div_factor = 1e4;
+
+  template <typename V> void visit(V& v) {
+    v.field("name", name, "constant, step, multistep, cosine, onecycle",
+            one_of({"constant", "step", "multistep", "cosine", "onecycle"}));
+    v.field("warmup_epochs", warmup_epochs, "linear warmup length in epochs", Validator<double>(non_negative));
+    v.field("step_epochs", step_epochs, "step: epochs between decays", Validator<double>(positive));
+    v.field("milestones", milestones, "multistep: epochs at which the LR is multiplied by gamma");
+    v.field("gamma", gamma, "step/multistep decay factor", Validator<double>(positive));
+    v.field("min_lr", min_lr, "cosine: final learning rate", Validator<double>(non_negative));
+    v.field("pct_start", pct_start, "onecycle: fraction of steps spent increasing", Validator<double>(positive));
+    v.field("div_factor", div_factor, "onecycle: initial lr = lr / div_factor", Validator<double>(positive));
+    v.field("final_div_factor", final_div_factor, "onecycle: final lr = initial lr / final_div_factor",
+            Validator<double>(positive));
+  }
+};
+
+struct TrainConfig {
+  std::int64_t epochs = 10;
+  std::int64_t batch_size = 128;
+  std::int64_t eval_batch_size = 500;
+  std::uint64_t seed = 1;
+  std::int64_t threads = 0;  // 0: OMP_NUM_THREADS or all cores
+  std::string loss = "cross_entropy";
+  double label_smoothing = 0.0;
+  std::int64_t eval_every_epochs = 1;
+  std::string out_dir = "runs";
+  std::string name = "";  // run name; empty: the config file's stem
+  std::int64_t checkpoint_every_steps = 0;  // 0: at the end of every epoch only
+  std::int64_t keep_last = 3;
+  std::int64_t log_every_steps = 50;
+  std::int64_t limit_train_batches = 0;  // 0: all; >0: truncate each epoch (smoke tests)
+
+  template <typename V> void visit(V& v) {
+    v.field("epochs", epochs, "training epochs", Validator<std::int64_t>(positive_int));
+    v.field("batch_size", batch_size, "training batch size", Validator<std::int64_t>(positive_int));
+    v.field("eval_batch_size", eval_batch_size, "evaluation batch size", Validator<std::int64_t>(positive_int));
+    v.field("seed", seed, "seed for init, shuffling, augmentation and stochastic layers");
+    v.field("threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("loss", loss, "cross_entropy, squared_hinge, mse", one_of({"cross_entropy", "squared_hinge", "mse"}));
+    v.field("label_smoothing", label_smoothing, "cross-entropy label smoothing", Validator<double>(non_negative));
+    v.field("eval_every_epochs", eval_every_epochs, "evaluate on the test split every N epochs",
+            Validator<std::int64_t>(positive_int));
+    v.field("out_dir", out_dir, "parent folder of run directories");
+    v.field("name", name, "run name (empty = config file name)");
+    v.field("checkpoint_every_steps", checkpoint_every_steps,
+            "also checkpoint every N steps (0 = end of each epoch only)", Validator<std::int64_t>(non_negative_int));
+    v.field("keep_last", keep_last, "numbered checkpoints kept besides last and best",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("log_every_steps", log_every_steps, "metrics/progress every N steps",
+            Validator<std::int64_t>(positive_int));
+    v.field("limit_train_batches", limit_train_batches, "train on at most N batches per epoch (0 = all)",
+            Validator<std::int64_t>(non_negative_int));
+  }
+};
+
+struct Config {
+  ModelConfig model;
+  DataConfig data;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  TrainConfig train;
+
+  template <typename V> void visit(V& v) {
+    v.section("model", model, "network architecture");
+    v.section("data", data, "dataset and augmentation");
+    v.section("optim", optim, "optimizer");
+    v.section("schedule", schedule, "learning-rate schedule (per step)");
+    v.section("train", train, "training loop");
+  }
+};
+
+// Loads `path` (may be empty: all defaults), applies --set overrides in order, reads strictly.
+// Errors name the file, the key path and the closest valid key.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// Parses YAML text (a checkpoint's stored config) strictly.
+Config parse_config(const std::string& yaml_text);
+std::string to_yaml(const Config& config);
+
+}  // namespace lowbit::app

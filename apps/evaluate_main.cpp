@@ -1,0 +1,48 @@
+// evaluate: accuracy, loss, per-class accuracy and confusion matrix of a checkpoint.
+
+#include "apps/checkpoint.hpp"
+#include "apps/evaluation.hpp"
+#include "apps/session.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <exception>
+
+int main(int argc, char** argv) {
+  using namespace lowbit;
+  CLI::App cli{"lowbit evaluate: evaluates a training checkpoint on a dataset split.\n"
+               "Example: evaluate --checkpoint runs/fmnist_lenet_fp/best.ckpt"};
+  std::string checkpoint, split = "test", data_root;
+  bool json = false;
+  std::int64_t threads = 0;
+  cli.add_option("--checkpoint", checkpoint, "checkpoint file (last.ckpt, best.ckpt, ...)")->required();
+  cli.add_option("--split", split, "test or train")->check(CLI::IsMember({"test", "train"}));
+  cli.add_option("--data-root", data_root, "dataset folder (default: the one the run used)");
+  cli.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)");
+  cli.add_flag("--json", json, "print the result as JSON");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    app::Config config = app::read_checkpoint_config(checkpoint);
+    if (!data_root.empty()) config.data.root = data_root;
+    config.train.threads = threads;
+    app::configure_threads(config.train);
+    const auto data = app::load_datasets(config.data, config.train.seed);
+    const auto model = app::build_model(config, *data.train);
+    app::load_checkpoint_model(checkpoint, *model);
+    const auto& dataset = split == "test" ? data.test : data.train;
+    auto loader = app::make_eval_loader(config, data, dataset);
+    const app::EvalResult r = app::evaluate(*model, *loader, config.train, dataset->num_classes());
+    if (json) {
+      fmt::print("{}", app::format_json(r, dataset->class_names()));
+    } else {
+      fmt::print("{} on the {} split of {}\n{}", checkpoint, split, config.data.dataset,
+                 app::format_report(r, dataset->class_names()));
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,85 @@
+#include "apps/evaluation.hpp"
+
+#include "apps/session.hpp"
+#include "core/ops.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace lowbit::app {
+
+std::vector<double> EvalResult::class_accuracy() const {
+  std::vector<double> out;
+  for (std::size_t c = 0; c < confusion.size(); ++c) {
+    std::int64_t total = 0;
+    for (std::int64_t v : confusion[c]) total += v;
+    out.push_back(total > 0 ? static_cast<double>(confusion[c][c]) / static_cast<double>(total) : 0.0);
+  }
+  return out;
+}
+
+EvalResult evaluate(layers::Module& model, data::DataLoader& loader, const TrainConfig& train,
+                    std::int64_t num_classes) {
+  const bool was_training = model.is_training();
+  model.eval();
+  core::NoGradGuard no_grad;
+  EvalResult r;
+  r.confusion.assign(static_cast<std::size_t>(num_classes),
+                     std::vector<std::int64_t>(static_cast<std::size_t>(num_classes), 0));
+  loader.set_position({0, 0});
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    const data::Batch batch = loader.next();
+    const core::Tensor logits = model(batch.images);
+    const double loss = compute_loss(train, logits, batch.labels).item();
+    loss_sum += loss * static_cast<double>(batch.size());
+    const auto pred = core::argmax(logits, 1).to_vector<std::int64_t>();
+    const auto truth = batch.labels.to_vector<std::int64_t>();
+    for (std::size_t i = 0; i < pred.size(); ++i) {
+      r.confusion[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(pred[i])] += 1;
+      correct += pred[i] == truth[i];
+    }
+    r.count += batch.size();
+  }
+  r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
+  r.accuracy = r.count > 0 ? static_cast<double>(correct) / static_cast<double>(r.count) : 0.0;
+  model.train(was_training);
+  return r;
+}
+
+std::string format_report(const EvalResult& r, const std::vector<std::string>& names) {
+  std::string out = fmt::format("accuracy {:.2f}%  loss {:.4f}  ({} examples)\n\n", 100.0 * r.accuracy,
+                                r.loss, r.count);
+  const auto acc = r.class_accuracy();
+  std::size_t width = 5;
+  for (const auto& n : names) width = std::max(width, n.size());
+  out += fmt::format("{:<{}}  accuracy\n", "class", width);
+  for (std::size_t c = 0; c < acc.size(); ++c) {
+    out += fmt::format("{:<{}}  {:6.2f}%\n", c < names.size() ? names[c] : std::to_string(c), width,
+                       100.0 * acc[c]);
+  }
+  out += "\nconfusion matrix (rows: true class, columns: predicted)\n";
+  out += fmt::format("{:>4}", "");
+  for (std::size_t c = 0; c < r.confusion.size(); ++c) out += fmt::format(" {:>6}", c);
+  out += "\n";
+  for (std::size_t t = 0; t < r.confusion.size(); ++t) {
+    out += fmt::format("{:>4}", t);
+    for (std::int64_t v : r.confusion[t]) out += fmt::format(" {:>6}", v);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_json(const EvalResult& r, const std::vector<std::string>& names) {
+  nlohmann::json j;
+  j["accuracy"] = r.accuracy;
+  j["loss"] = r.loss;
+  j["count"] = r.count;
+  j["class_names"] = names;
+  j["class_accuracy"] = r.class_accuracy();
+  j["confusion"] = r.confusion;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace lowbit::app

@@ -1,0 +1,214 @@
+#include "apps/session.hpp"
+
+#include "data/registry.hpp"
+#include "data/transforms.hpp"
+#include "layers/losses.hpp"
+#include "optim/adam.hpp"
+#include "optim/registry.hpp"
+#include "optim/sgd.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+namespace lowbit::app {
+
+void register_builtins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    data::register_builtin_datasets();
+    layers::register_builtin_models();
+    optim::register_builtin_optimizers();
+    optim::register_builtin_schedules();
+  });
+}
+
+int configure_threads(const TrainConfig& train) {
+  int threads = static_cast<int>(train.threads);
+  if (threads == 0) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    threads = env != nullptr ? std::atoi(env) : 0;
+  }
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(threads);  // OpenBLAS's OpenMP build follows the same setting
+  return threads;
+}
+
+namespace {
+
+data::DatasetSpec dataset_spec(const DataConfig& c, const std::string& split, std::uint64_t seed) {
+  data::DatasetSpec s;
+  s.name = c.dataset;
+  s.root = c.root;
+  s.split = split;
+  s.channels = c.dataset == "synthetic" ? c.synthetic.channels : c.channels;
+  s.resize = c.resize;
+  s.crop = c.crop;
+  s.size = split == "train" ? c.synthetic.train_size : c.synthetic.test_size;
+  s.num_classes = c.synthetic.num_classes;
+  s.height = c.synthetic.height;
+  s.width = c.synthetic.width;
+  s.noise = static_cast<float>(c.synthetic.noise);
+  s.seed = seed;
+  return s;
+}
+
+data::TransformPtr normalizer(const Config& config, const Datasets& d) {
+  if (!config.data.normalize) return nullptr;
+  return std::make_shared<data::Normalize>(d.stats.mean, d.stats.std);
+}
+
+}  // namespace
+
+Datasets load_datasets(const DataConfig& config, std::uint64_t seed) {
+  register_builtins();
+  Datasets d;
+  const auto& make = data::dataset_registry().get(config.dataset);
+  d.train = make(dataset_spec(config, "train", seed));
+  d.test = make(dataset_spec(config, "test", seed));
+  core::check(d.train->item_shape() == d.test->item_shape(),
+              "data: train images {} and test images {} differ in shape", d.train->item_shape().str(),
+              d.test->item_shape().str());
+  if (config.normalize) {
+    d.stats = d.train->channel_stats();
+    const auto c = static_cast<std::size_t>(d.train->item_shape().c);
+    auto pick = [c](const std::vector<double>& given, std::vector<float>& out, const char* key) {
+      if (given.empty()) return;
+      core::check(given.size() == 1 || given.size() == c,
+                  "config: data.{} has {} values; the images have {} channels (give 1 or {})", key,
+                  given.size(), c, c);
+      out.assign(c, 0.0f);
+      for (std::size_t i = 0; i < c; ++i) out[i] = static_cast<float>(given[given.size() == 1 ? 0 : i]);
+    };
+    pick(config.mean, d.stats.mean, "mean");
+    pick(config.std_dev, d.stats.std, "std");
+  }
+  return d;
+}
+
+std::unique_ptr<data::DataLoader> make_train_loader(const Config& config, const Datasets& d) {
+  std::vector<data::TransformPtr> stages;
+  if (config.data.crop_padding > 0) {
+    stages.push_back(std::make_shared<data::RandomCrop>(0, config.data.crop_padding));
+  }
+  if (config.data.hflip) stages.push_back(std::make_shared<data::RandomHorizontalFlip>());
+  if (auto n = normalizer(config, d)) stages.push_back(n);
+  data::LoaderOptions o;
+  o.batch_size = config.train.batch_size;
+  o.shuffle = true;
+  o.drop_last = false;
+  o.seed = config.train.seed;
+  o.workers = config.data.workers;
+  o.limit_batches = config.train.limit_train_batches;
+  if (!stages.empty()) o.transform = std::make_shared<data::Compose>(std::move(stages));
+  return std::make_unique<data::DataLoader>(d.train, o);
+}
+
+std::unique_ptr<data::DataLoader> make_eval_loader(const Config& config, const Datasets& d,
+                                                   std::shared_ptr<const data::Dataset> split) {
+  data::LoaderOptions o;
+  o.batch_size = config.train.eval_batch_size;
+  o.shuffle = false;
+  o.seed = config.train.seed;
+  o.workers = config.data.workers;
+  o.transform = normalizer(config, d);
+  return std::make_unique<data::DataLoader>(std::move(split), o);
+}
+
+layers::ModelSpec model_spec(const Config& config, const data::Dataset& dataset) {
+  const data::ItemShape shape = dataset.item_shape();
+  core::check(shape.h == shape.w, "model: the builders take square images, the data is {}x{}", shape.h,
+              shape.w);
+  layers::ModelSpec s;
+  s.name = config.model.name;
+  s.in_channels = shape.c;
+  s.image_size = shape.h;
+  s.num_classes = dataset.num_classes();
+  s.width = config.model.width;
+  s.hidden = config.model.hidden;
+  s.stem = config.model.stem;
+  s.dropout = config.model.dropout;
+  return s;
+}
+
+layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset) {
+  register_builtins();
+  return layers::build_model(model_spec(config, dataset), config.train.seed);
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& c, const layers::Module& model) {
+  const auto params = model.named_parameters();
+  const auto rule = c.decay_all ? optim::NoDecayRule::none : optim::NoDecayRule::vectors;
+  if (c.name == "sgd") {
+    optim::SgdOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = c.nesterov && c.momentum > 0;
+    o.weight_decay = c.weight_decay;
+    o.no_decay = rule;
+    return optim::make_sgd(params, o);
+  }
+  optim::AdamOptions o;
+  o.lr = c.lr;
+  o.beta1 = c.beta1;
+  o.beta2 = c.beta2;
+  o.eps = c.eps;
+  o.weight_decay = c.weight_decay;
+  o.no_decay = rule;
+  if (c.name == "adam") return optim::make_adam(params, o);
+  if (c.name == "adamw") return optim::make_adamw(params, o);
+  core::fail("config: optim.name '{}' is not an optimizer (sgd, adam, adamw)", c.name);
+}
+
+std::unique_ptr<optim::LrSchedule> make_schedule(const Config& config, std::int64_t steps_per_epoch) {
+  const ScheduleConfig& s = config.schedule;
+  const double lr = config.optim.lr;
+  const std::int64_t total = std::max<std::int64_t>(1, steps_per_epoch * config.train.epochs);
+  auto steps = [steps_per_epoch](double epochs) {
+    return static_cast<std::int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
+  };
+  std::unique_ptr<optim::LrSchedule> inner;
+  if (s.name == "constant") {
+    inner = optim::make_constant_schedule(lr);
+  } else if (s.name == "step") {
+    inner = optim::make_step_schedule(lr, {std::max<std::int64_t>(1, steps(s.step_epochs)), s.gamma});
+  } else if (s.name == "multistep") {
+    optim::MultiStepOptions o;
+    for (double e : s.milestones) o.milestones.push_back(steps(e));
+    o.gamma = s.gamma;
+    inner = optim::make_multistep_schedule(lr, o);
+  } else if (s.name == "cosine") {
+    inner = optim::make_cosine_schedule(lr, {total, s.min_lr});
+  } else if (s.name == "onecycle") {
+    optim::OneCycleOptions o;
+    o.total_steps = total;
+    o.max_lr = lr;
+    o.pct_start = s.pct_start;
+    o.div_factor = s.div_factor;
+    o.final_div_factor = s.final_div_factor;
+    inner = optim::make_one_cycle_schedule(lr, o);
+  } else {
+    core::fail("config: schedule.name '{}' is not a schedule", s.name);
+  }
+  if (s.warmup_epochs > 0) {
+    optim::WarmupOptions w;
+    w.warmup_steps = steps(s.warmup_epochs);
+    inner = optim::with_warmup(std::move(inner), w);
+  }
+  return inner;
+}
+
+core::Tensor compute_loss(const TrainConfig& config, const core::Tensor& logits,
+                          const core::Tensor& labels) {
+  if (config.loss == "cross_entropy") {
+    return layers::cross_entropy(logits, labels, static_cast<float>(config.label_smoothing));
+  }
+  if (config.loss == "squared_hinge") return layers::squared_hinge(logits, labels);
+  if (config.loss == "mse") return layers::mse(logits, layers::one_hot(labels, logits.size(1)));
+  core::fail("config: train.loss '{}' is not a loss (cross_entropy, squared_hinge, mse)", config.loss);
+}
+
+}  // namespace lowbit::app

@@ -1,0 +1,46 @@
+#pragma once
+// Builds what a run needs from its config: datasets, loaders, model, optimizer, schedule, loss.
+// One place maps config keys onto the option structs of data/, layers/ and optim/.
+
+#include "apps/config.hpp"
+#include "data/dataset.hpp"
+#include "data/loader.hpp"
+#include "layers/models.hpp"
+#include "layers/module.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
+
+#include <memory>
+
+namespace lowbit::app {
+
+// Fills every built-in registry once (datasets, models, optimizers, schedules).
+void register_builtins();
+
+// Sets the OpenMP (and so OpenBLAS) thread count from train.threads / OMP_NUM_THREADS; returns it.
+int configure_threads(const TrainConfig& train);
+
+struct Datasets {
+  std::shared_ptr<const data::Dataset> train, test;
+  data::ChannelStats stats;  // normalisation statistics (config or the train split's)
+};
+Datasets load_datasets(const DataConfig& config, std::uint64_t seed);
+
+// Training loader: shuffle, augmentation from the config, normalisation.
+std::unique_ptr<data::DataLoader> make_train_loader(const Config& config, const Datasets& d);
+// Evaluation loader over any split: no shuffle, no augmentation, normalisation only.
+std::unique_ptr<data::DataLoader> make_eval_loader(const Config& config, const Datasets& d,
+                                                   std::shared_ptr<const data::Dataset> split);
+
+layers::ModelSpec model_spec(const Config& config, const data::Dataset& dataset);
+layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset);
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& config,
+                                                 const layers::Module& model);
+std::unique_ptr<optim::LrSchedule> make_schedule(const Config& config, std::int64_t steps_per_epoch);
+
+// The configured loss on a batch: logits (N, C), labels (N) i64 -> scalar.
+core::Tensor compute_loss(const TrainConfig& config, const core::Tensor& logits,
+                          const core::Tensor& labels);
+
+}  // namespace lowbit::app

@@ -1,0 +1,50 @@
+// train: trains a network from a YAML config (see configs/ and `train --print-config`).
+
+#include "apps/config.hpp"
+#include "apps/session.hpp"
+#include "apps/trainer.hpp"
+#include "layers/module.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <exception>
+
+int main(int argc, char** argv) {
+  using namespace lowbit;
+  CLI::App cli{"lowbit train: trains a network described by a YAML config.\n"
+               "Example: train --config configs/fmnist_lenet_fp.yaml --set optim.lr=0.05"};
+  std::string config_path, resume, out;
+  std::vector<std::string> overrides;
+  bool print_config = false, summary_only = false;
+  cli.add_option("-c,--config", config_path, "YAML config file (keys not given take their defaults)");
+  cli.add_option("--resume", resume, "'auto' (the run directory's last.ckpt, if any) or a checkpoint path");
+  cli.add_option("-o,--out", out, "run directory (default: train.out_dir/<train.name or config name>)");
+  cli.add_option("--set", overrides, "override a config key, e.g. --set optim.lr=0.05 (repeatable)")
+      ->take_all();
+  cli.add_flag("--print-config", print_config, "print the effective config (every key) and exit");
+  cli.add_flag("--summary", summary_only, "print the model summary and exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    app::TrainRequest request;
+    request.config = app::load_config(config_path, overrides);
+    request.config_path = config_path;
+    request.resume = resume;
+    request.run_dir = out;
+    if (print_config) {
+      fmt::print("{}", app::to_yaml(request.config));
+      return 0;
+    }
+    if (summary_only) {
+      const auto data = app::load_datasets(request.config.data, request.config.train.seed);
+      const auto model = app::build_model(request.config, *data.train);
+      fmt::print("{}\n", layers::summary(*model));
+      return 0;
+    }
+    return app::run_training(request);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+}

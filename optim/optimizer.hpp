@@ -1,0 +1,89 @@
+#pragma once
+// Optimizer: the interface every optimizer (SGD, Adam, AdamW, later Bop and the routing
+// optimizer) implements over a list of parameter groups.
+//
+// Training-loop contract:
+//   opt.zero_grad();  loss.backward();  [clip_grad_norm(opt.params(), ...)]
+//   opt.set_lr(schedule.lr_at(global_step));  opt.step();  ++global_step;
+// step() reads each parameter's .grad() and updates the parameter in place under NoGradGuard;
+// a parameter whose grad is undefined is skipped entirely (its step count does not advance), as
+// in PyTorch. Group g uses LR lr() * groups()[g].lr_scale and its own weight_decay.
+//
+// State: per parameter, a step count and a fixed list of named float buffers shaped like the
+// parameter (SGD: momentum; Adam: exp_avg, exp_avg_sq), created lazily on the parameter's first
+// step. save_state/load_state round-trip all of it plus the base LR, keyed by parameter name, so a
+// resumed run continues bit-identically.
+//
+// State section payload (core/io.hpp encodings; version 1):
+//   string  "lowbit.optim.state"       u32 version       string optimizer name()   f64 base lr
+//   u64 parameter count, then per parameter:
+//     string name   vector<i64> shape   i64 step   u32 buffer count
+//     per buffer: u8 present, and when present a tensor (core/tensor_io.hpp)
+
+#include "core/io.hpp"
+#include "core/tensor.hpp"
+#include "optim/param_group.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit::optim {
+
+class Optimizer {
+ public:
+  // Checks the groups: parameter names unique across groups, tensors defined, f32 and
+  // contiguous, lr, weight decay and lr_scale finite and >= 0. `buffer_names` lists the
+  // per-parameter state buffers of the concrete optimizer.
+  Optimizer(std::vector<ParamGroup> groups, double lr, std::vector<std::string> buffer_names);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient.
+  virtual void step() = 0;
+  // Drops every parameter's gradient (the next backward() starts from nothing).
+  void zero_grad();
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);  // lr finite and >= 0
+  double group_lr(std::size_t group) const { return lr_ * groups_.at(group).lr_scale; }
+
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  // Every parameter, group by group (for clip_grad_norm).
+  std::vector<core::Tensor> params() const;
+
+  // Registry name: "sgd", "adam", "adamw".
+  virtual std::string name() const = 0;
+
+  // Writes the whole state as one section named `section` (the writer must have no open section).
+  virtual void save_state(core::BinaryWriter& out, std::string section) const;
+  // Restores state written by save_state of an optimizer of the same name() over parameters with
+  // the same names and shapes. A missing, extra or reshaped parameter is an Error naming it; on
+  // any error this optimizer is left unchanged.
+  virtual void load_state(core::SectionReader& in);
+
+ protected:
+  struct ParamState {
+    std::int64_t step = 0;               // completed updates of this parameter
+    std::vector<core::Tensor> buffers;   // buffer_names().size() entries; undefined until used
+  };
+
+  ParamState& state(std::size_t group, std::size_t index) { return state_[group][index]; }
+  // The state's buffer `b`, created zero-filled in the parameter's shape if absent.
+  core::Tensor& buffer(ParamState& s, std::size_t b, const core::Tensor& param);
+  const std::vector<std::string>& buffer_names() const { return buffer_names_; }
+
+ private:
+  std::vector<ParamGroup> groups_;
+  double lr_;
+  std::vector<std::string> buffer_names_;
+  std::vector<std::vector<ParamState>> state_;  // state_[g][i] belongs to groups_[g].params[i]
+};
+
+// The parameter's gradient as a contiguous f32 tensor, or undefined when it has none. A
+// non-contiguous gradient is replaced by a packed copy so callers can use data<float>().
+core::Tensor contiguous_grad(core::Tensor param);
+
+}  // namespace lowbit::optim
