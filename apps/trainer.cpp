@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -158,6 +159,10 @@ int run_training(const TrainRequest& request) {
 
   StopSignals stop;
   RunProgress& p = run.state.progress;
+  // LOWBIT_DEBUG_KILL_AT_STEP=N makes the process SIGKILL itself right after step N, so the
+  // resume test can interrupt a run at a known point exactly as `kill -9` would.
+  const char* kill_env = std::getenv("LOWBIT_DEBUG_KILL_AT_STEP");
+  const std::int64_t debug_kill_step = kill_env != nullptr ? std::atoll(kill_env) : -1;
   const std::int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   auto row_start = Clock::now();
   std::int64_t row_images = 0;
@@ -240,6 +245,7 @@ int run_training(const TrainRequest& request) {
         return kExitInterrupted;
       }
       if (periodic && !epoch_done) run.save("last.ckpt");
+      if (p.step == debug_kill_step) std::raise(SIGKILL);  // tests: a kill -9 at a known step
     }
 
     const bool evaluate_now = (epoch + 1) % cfg.train.eval_every_epochs == 0 || epoch + 1 == cfg.train.epochs;

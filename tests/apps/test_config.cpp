@@ -1,0 +1,76 @@
+#include "apps/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace lowbit::app;
+using Catch::Matchers::Contains;
+
+namespace {
+
+Config parse(const std::string& text) { return parse_config(text); }
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / ("lowbit_test_config_" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults live in the structs; a partial file overrides only its keys", "[config]") {
+  const Config c = parse("optim:\n  lr: 0.05\ntrain:\n  epochs: 3\n");
+  CHECK(c.optim.lr == 0.05);
+  CHECK(c.train.epochs == 3);
+  CHECK(c.train.batch_size == Config{}.train.batch_size);
+  CHECK(c.model.name == "lenet");
+}
+
+TEST_CASE("config: unknown keys name the path and the closest valid key", "[config]") {
+  CHECK_THROWS_WITH(parse("optim:\n  lrr: 0.1\n"),
+                    Contains("unknown key 'optim.lrr'") && Contains("did you mean 'optim.lr'"));
+  CHECK_THROWS_WITH(parse("trian:\n  epochs: 1\n"),
+                    Contains("unknown key 'trian'") && Contains("did you mean 'train'"));
+  CHECK_THROWS_WITH(parse("data:\n  synthetic:\n    hieght: 4\n"),
+                    Contains("data.synthetic.hieght") && Contains("data.synthetic.height"));
+}
+
+TEST_CASE("config: wrong types and bad values name the key", "[config]") {
+  CHECK_THROWS_WITH(parse("train:\n  epochs: ten\n"),
+                    Contains("train.epochs") && Contains("an integer") && Contains("'ten'"));
+  CHECK_THROWS_WITH(parse("train:\n  epochs: 2.5\n"), Contains("train.epochs"));
+  CHECK_THROWS_WITH(parse("optim:\n  lr: -1\n"), Contains("optim.lr") && Contains("must be > 0"));
+  CHECK_THROWS_WITH(parse("optim:\n  name: adma\n"),
+                    Contains("optim.name") && Contains("did you mean 'adam'"));
+  CHECK_THROWS_WITH(parse("model: lenet\n"), Contains("'model' must be a mapping"));
+  CHECK_THROWS_WITH(parse("model:\n  hidden: 5\n"), Contains("model.hidden") && Contains("list"));
+  CHECK_THROWS_WITH(parse("data:\n  hflip: maybe\n"), Contains("data.hflip") && Contains("true or false"));
+}
+
+TEST_CASE("config: files, malformed YAML and --set overrides", "[config]") {
+  const std::string good = write_temp("good.yaml", "optim:\n  lr: 0.2\n");
+  const Config c = load_config(good, {"optim.lr=0.01", "train.epochs=4", "model.hidden=[64, 32]"});
+  CHECK(c.optim.lr == 0.01);
+  CHECK(c.train.epochs == 4);
+  CHECK(c.model.hidden == std::vector<std::int64_t>{64, 32});
+  CHECK_THROWS_WITH(load_config(good, {"optim.lrate=0.1"}), Contains("optim.lrate") && Contains(good));
+  CHECK_THROWS_WITH(load_config(good, {"optim.lr"}), Contains("KEY.PATH=VALUE"));
+
+  const std::string bad = write_temp("bad.yaml", "optim:\n  lr: [0.1\n");
+  CHECK_THROWS_WITH(load_config(bad, {}), Contains("not valid YAML") && Contains("line"));
+  CHECK_THROWS_WITH(load_config("/nonexistent/x.yaml", {}), Contains("does not exist"));
+  std::filesystem::remove(good);
+  std::filesystem::remove(bad);
+}
+
+TEST_CASE("config: the printed config reads back to the same config", "[config]") {
+  Config c;
+  c.optim.lr = 0.0125;
+  c.model.hidden = {7, 9};
+  c.data.mean = {0.5};
+  const std::string text = to_yaml(c);
+  CHECK_THAT(text, Contains("lr: 0.0125"));
+  CHECK(to_yaml(parse(text)) == text);
+}

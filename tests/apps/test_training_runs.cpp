@@ -1,0 +1,199 @@
+// End-to-end runs of the train and evaluate executables on a small synthetic problem: exact
+// resume after kill -9, bad inputs, non-finite loss, checkpoint files.
+
+#include "apps/checkpoint.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;
+};
+
+Result run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) output += buf.data();
+  const int status = pclose(pipe);
+  int code = -1;
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
+  return {code, output};
+}
+
+// A fresh folder per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) {
+    path = fs::temp_directory_path() / ("lowbit_test_apps_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+const char* const kConfig = R"(model:
+  name: mlp
+  hidden: [32]
+data:
+  dataset: synthetic
+  hflip: false
+  synthetic: {train_size: 256, test_size: 64, num_classes: 4, channels: 1, height: 8, width: 8}
+optim:
+  name: sgd
+  lr: 0.05
+schedule:
+  name: cosine
+train:
+  epochs: 3
+  batch_size: 32
+  threads: 1
+  seed: 3
+  log_every_steps: 1
+  checkpoint_every_steps: 5
+  keep_last: 2
+)";
+
+std::string write_config(const fs::path& dir, const std::string& text) {
+  const fs::path p = dir / "config.yaml";
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+std::string train(const std::string& args) { return std::string(LOWBIT_TRAIN_EXE) + " " + args; }
+
+// The train rows of metrics.csv without the images/s column (timing differs between runs).
+std::vector<std::string> train_rows(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "metrics.csv");
+  std::vector<std::string> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("train,", 0) != 0 && line.rfind("test,", 0) != 0) continue;
+    rows.push_back(line.substr(0, line.rfind(',')));
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("train: a run writes config, metrics, curves and checkpoints; evaluate reads them",
+          "[apps][runs]") {
+  TempDir tmp("files");
+  const std::string cfg = write_config(tmp.path, kConfig);
+  const fs::path out = tmp.path / "run";
+  const Result r = run(train("--config " + cfg + " --out " + out.string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const char* f : {"config.yaml", "metrics.csv", "metrics.jsonl", "curves.svg", "last.ckpt", "best.ckpt",
+                        "epoch-002.ckpt", "epoch-003.ckpt"}) {
+    CHECK(fs::exists(out / f));
+  }
+  CHECK_FALSE(fs::exists(out / "epoch-001.ckpt"));  // keep_last: 2
+  CHECK(train_rows(out).size() == 3 * 8 + 3);       // a row per step and per evaluation
+
+  const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + (out / "best.ckpt").string() + " --json");
+  INFO(e.output);
+  REQUIRE(e.exit_code == 0);
+  CHECK_THAT(e.output, Contains("\"accuracy\"") && Contains("\"confusion\""));
+  // A learnable problem: well above chance (25%).
+  const auto pos = e.output.find("\"accuracy\": ");
+  REQUIRE(pos != std::string::npos);
+  CHECK(std::stod(e.output.substr(pos + 12)) > 0.6);
+}
+
+TEST_CASE("train: kill -9 then --resume auto reproduces the uninterrupted run exactly", "[apps][runs]") {
+  TempDir tmp("resume");
+  const std::string cfg = write_config(tmp.path, kConfig);
+  const fs::path a = tmp.path / "a", b = tmp.path / "b";
+  const Result full = run(train("--config " + cfg + " --out " + a.string()));
+  INFO(full.output);
+  REQUIRE(full.exit_code == 0);
+
+  // Killed after step 13: the last checkpoint is from step 10, so steps 11..13 are redone.
+  const Result killed = run("LOWBIT_DEBUG_KILL_AT_STEP=13 " + train("--config " + cfg + " --out " + b.string()));
+  REQUIRE(killed.exit_code == 128 + 9);
+  const Result resumed = run(train("--config " + cfg + " --out " + b.string() + " --resume auto"));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Contains("resumed from"));
+  const auto rows_a = train_rows(a), rows_b = train_rows(b);
+  REQUIRE(rows_a.size() == 27);
+  CHECK(rows_a == rows_b);
+}
+
+TEST_CASE("train: bad inputs end with a one-line error and a non-zero exit", "[apps][runs]") {
+  TempDir tmp("bad");
+  const fs::path out = tmp.path / "run";
+  const std::string bad_key = write_config(tmp.path, std::string(kConfig) + "  epocs: 2\n");
+  Result r = run(train("--config " + bad_key + " --out " + out.string()));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("error: config: unknown key 'train.epocs'") && Contains("train.epochs"));
+
+  const std::string malformed = write_config(tmp.path, "model: {name: mlp\n");
+  r = run(train("--config " + malformed));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("not valid YAML"));
+
+  r = run(train("--config " + write_config(tmp.path, "train:\n  batch_size: big\n")));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("train.batch_size must be an integer"));
+
+  r = run(train("--config " + write_config(tmp.path, "data:\n  dataset: fashion_mnist\n  root: /nonexistent/fm\n") +
+                " --out " + out.string()));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("/nonexistent/fm") && Contains("HINT"));
+
+  // A truncated checkpoint: resume and evaluate both refuse it with a clear message.
+  const std::string cfg = write_config(tmp.path, kConfig);
+  REQUIRE(run(train("--config " + cfg + " --out " + out.string() + " --set train.epochs=1")).exit_code == 0);
+  const fs::path ckpt = out / "last.ckpt";
+  const auto size = fs::file_size(ckpt);
+  fs::resize_file(ckpt, size / 2);
+  r = run(train("--config " + cfg + " --out " + out.string() + " --set train.epochs=1 --resume auto"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("truncated"));
+  r = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + ckpt.string());
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("truncated"));
+
+  // A checkpoint from another config is refused with what differs.
+  REQUIRE(run(train("--config " + cfg + " --out " + (tmp.path / "other").string() + " --set train.epochs=1"))
+              .exit_code == 0);
+  r = run(train("--config " + cfg + " --out " + (tmp.path / "other").string() +
+                " --set train.epochs=1 --set model.hidden=[16] --resume auto"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("model.hidden") && Contains("[32]") && Contains("[16]"));
+}
+
+TEST_CASE("train: a non-finite loss stops the run and keeps the last good checkpoint", "[apps][runs]") {
+  TempDir tmp("nan");
+  // Epoch 1 trains normally; the step schedule then multiplies the LR by 1e30 and the loss blows up.
+  const std::string cfg = write_config(tmp.path, kConfig);
+  const fs::path out = tmp.path / "run";
+  const Result r = run(train("--config " + cfg + " --out " + out.string() +
+                             " --set train.checkpoint_every_steps=0 --set schedule.name=step --set schedule.step_epochs=1"
+                             " --set schedule.gamma=1e30"));
+  INFO(r.output);
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.output, Contains("the loss became") && Contains("last good checkpoint"));
+  REQUIRE(fs::exists(out / "last.ckpt"));
+  const lowbit::app::Config stored = lowbit::app::read_checkpoint_config((out / "last.ckpt").string());
+  CHECK(stored.model.name == "mlp");
+  const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + (out / "last.ckpt").string());
+  CHECK(e.exit_code == 0);
+}
