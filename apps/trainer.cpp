@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 namespace lowbit::app {
 namespace {
@@ -63,12 +62,16 @@ std::string checkpoint_name(std::int64_t epoch) { return fmt::format("epoch-{:03
 
 // Keeps the newest `keep` numbered checkpoints (epoch-NNN.ckpt) in the run directory.
 void prune_checkpoints(const fs::path& dir, std::int64_t keep) {
-  static const std::regex pattern(R"(epoch-(\d+)\.ckpt)");
   std::vector<std::pair<std::int64_t, fs::path>> found;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    std::smatch m;
     const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, m, pattern)) found.emplace_back(std::stoll(m[1].str()), entry.path());
+    constexpr std::string_view prefix = "epoch-", suffix = ".ckpt";
+    if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) {
+      continue;
+    }
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    found.emplace_back(std::stoll(digits), entry.path());
   }
   std::sort(found.begin(), found.end());
   for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < found.size(); ++i) {

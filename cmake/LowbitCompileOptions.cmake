@@ -10,6 +10,10 @@ endif()
 # Without LOWBIT_NATIVE the build is portable x86-64; SIMD kernels pick their ISA at run time.
 if(LOWBIT_SANITIZE)
   target_compile_options(lowbit_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
-                                                  -fno-sanitize-recover=undefined)
+                                                  -fno-sanitize-recover=undefined
+                                                  # GCC 12 reports false maybe-uninitialized
+                                                  # warnings inside libstdc++ (std::regex,
+                                                  # std::function) under the sanitizers.
+                                                  -Wno-maybe-uninitialized)
   target_link_options(lowbit_options INTERFACE -fsanitize=address,undefined)
 endif()

@@ -2,6 +2,9 @@
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(ZLIB REQUIRED)
 find_package(fmt REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
 
 # OpenBLAS: link the OpenMP build explicitly. Debian's default libopenblas.so.0 alternative is the
 # pthread build, whose worker threads busy-wait after each call and starve our OpenMP kernels.

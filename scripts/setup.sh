@@ -9,7 +9,7 @@ packages=(
   libopenblas-dev libopenblas0-openmp libopenblas-openmp-dev
   libyaml-cpp-dev catch2 libstb-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist time
 )
 if [[ "${1:-}" == "--with-torch" ]]; then
   packages+=(python3-torch python3-numpy)

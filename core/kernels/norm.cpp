@@ -17,6 +17,9 @@
 #include <cmath>
 
 namespace lowbit::core::kernels {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr std::int64_t kParallelMinElements = 1 << 15;
 namespace {
 
 inline float gamma_of(const float* gamma, std::int64_t c) { return gamma ? gamma[c] : 1.0f; }
@@ -31,7 +34,7 @@ void batch_norm_forward_fast(std::int64_t N, std::int64_t C, std::int64_t S, con
                              const float* gamma, const float* beta, float eps,
                              bool use_given_stats, float* mean, float* invstd, float* y) {
   const std::int64_t M = N * S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (C * M >= kParallelMinElements)
   for (std::int64_t c = 0; c < C; ++c) {
     if (!use_given_stats) {
       double s = 0.0;
@@ -101,7 +104,7 @@ void batch_norm_backward_fast(std::int64_t N, std::int64_t C, std::int64_t S, co
                               const float* gamma, bool use_given_stats, float* dx, float* dgamma,
                               float* dbeta) {
   const std::int64_t M = N * S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (C * M >= kParallelMinElements)
   for (std::int64_t c = 0; c < C; ++c) {
     const float mu = mean[c], is = invstd[c];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;

@@ -17,6 +17,9 @@
 #include <limits>
 
 namespace lowbit::core::kernels {
+
+// Below this many input elements a parallel region costs more than it saves.
+constexpr std::int64_t kParallelMinElements = 1 << 15;
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -44,7 +47,7 @@ inline Range window(std::int64_t o, std::int64_t stride, std::int64_t pad, std::
 void max_pool2d_forward_fast(const PoolGeometry& g, const float* x, float* y,
                              std::int32_t* argmax) {
   const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_plane >= kParallelMinElements)
   for (std::int64_t p = 0; p < planes; ++p) {
     const float* xp = x + p * in_plane;  // xp: (H,W)
     float* yp = y + p * out_plane;       // yp: (OH,OW)
@@ -103,7 +106,7 @@ void max_pool2d_forward_reference(const PoolGeometry& g, const float* x, float* 
 void max_pool2d_backward_fast(const PoolGeometry& g, const float* dy, const std::int32_t* argmax,
                               float* dx) {
   const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_plane >= kParallelMinElements)
   for (std::int64_t p = 0; p < planes; ++p) {
     float* dxp = dx + p * in_plane;  // dxp: (H,W)
     const float* dyp = dy + p * out_plane;
@@ -137,7 +140,7 @@ void max_pool2d_backward_reference(const PoolGeometry& g, const float* dy,
 void avg_pool2d_forward_fast(const PoolGeometry& g, const float* x, float* y) {
   const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const float inv_area = 1.0f / static_cast<float>(g.KH * g.KW);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_plane >= kParallelMinElements)
   for (std::int64_t p = 0; p < planes; ++p) {
     const float* xp = x + p * in_plane;  // xp: (H,W)
     float* yp = y + p * out_plane;       // yp: (OH,OW)
@@ -180,7 +183,7 @@ void avg_pool2d_forward_reference(const PoolGeometry& g, const float* x, float* 
 void avg_pool2d_backward_fast(const PoolGeometry& g, const float* dy, float* dx) {
   const std::int64_t planes = g.N * g.C, in_plane = g.H * g.W, out_plane = g.OH * g.OW;
   const float inv_area = 1.0f / static_cast<float>(g.KH * g.KW);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_plane >= kParallelMinElements)
   for (std::int64_t p = 0; p < planes; ++p) {
     float* dxp = dx + p * in_plane;  // dxp: (H,W)
     const float* dyp = dy + p * out_plane;
