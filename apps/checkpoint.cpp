@@ -22,14 +22,7 @@ class FlatWriter {
   template <typename T>
   void field(const std::string& key, const T& value, const char*, Validator<T> = {}) {
     YAML::Emitter e;
-    if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::int64_t>> ||
-                  std::is_same_v<T, std::vector<std::string>>) {
-      e << YAML::Flow << YAML::BeginSeq;
-      for (const auto& x : value) e << x;
-      e << YAML::EndSeq;
-    } else {
-      e << value;
-    }
+    emit_value(e, value);
     values[join_path(prefix_, key)] = e.c_str();
   }
   template <typename S>

@@ -114,6 +114,19 @@ class YamlReader {
   std::vector<std::string> known_;
 };
 
+// Writes one field value: scalars as they are, lists in flow style ([1, 2]).
+template <typename T>
+void emit_value(YAML::Emitter& out, const T& value) {
+  if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::int64_t>> ||
+                std::is_same_v<T, std::vector<std::string>>) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const auto& x : value) out << x;
+    out << YAML::EndSeq;
+  } else {
+    out << value;
+  }
+}
+
 class YamlWriter {
  public:
   explicit YamlWriter(YAML::Emitter& out) : out_(out) {}
@@ -121,14 +134,7 @@ class YamlWriter {
   template <typename T>
   void field(const std::string& key, const T& value, const char* help, Validator<T> = {}) {
     out_ << YAML::Key << key << YAML::Value;
-    if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::int64_t>> ||
-                  std::is_same_v<T, std::vector<std::string>>) {
-      out_ << YAML::Flow << YAML::BeginSeq;
-      for (const auto& x : value) out_ << x;
-      out_ << YAML::EndSeq;
-    } else {
-      out_ << value;
-    }
+    emit_value(out_, value);
     out_ << YAML::Comment(help);
   }
 
