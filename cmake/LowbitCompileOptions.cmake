@@ -12,8 +12,9 @@ if(LOWBIT_SANITIZE)
   target_compile_options(lowbit_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
                                                   -fno-sanitize-recover=undefined
                                                   # GCC 12 reports false maybe-uninitialized
-                                                  # warnings inside libstdc++ (std::regex,
+                                                  # and stringop-overflow warnings inside
+                                                  # libstdc++ (std::regex, vector::resize,
                                                   # std::function) under the sanitizers.
-                                                  -Wno-maybe-uninitialized)
+                                                  -Wno-maybe-uninitialized -Wno-stringop-overflow)
   target_link_options(lowbit_options INTERFACE -fsanitize=address,undefined)
 endif()

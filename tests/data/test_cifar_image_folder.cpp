@@ -83,7 +83,7 @@ TEST_CASE("cifar10: missing and truncated files are named", "[data][cifar]") {
       Contains("CIFAR-10 not found: " + dir.file("data_batch_3.bin") + " does not exist"));
   CHECK_NOTHROW(Cifar10Dataset(dir.path(), "test"));
   std::vector<std::uint8_t> cut = cifar_records(0, 3);
-  cut.resize(cut.size() - 100);
+  cut.erase(cut.end() - 100, cut.end());
   write_bytes(dir.file("test_batch.bin"), cut, false);
   CHECK_THROWS_WITH(
       Cifar10Dataset(dir.path(), "test"),
