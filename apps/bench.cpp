@@ -48,11 +48,13 @@ struct Layer {  // square input H = W, square kernel, symmetric stride and paddi
   std::string name() const { return fmt::format("{}->{} {}x{} s{}", C, O, k, k, stride); }
 };
 
-// ResNet-18 (ImageNet) layer shapes whose input is 28x28 or 14x14, 1x1 downsamples included.
+// ResNet-18 layer shapes whose input is 28x28 or 14x14 (ImageNet stem), 1x1 downsamples included,
+// then the 7x7 and 4x4 stages that the CIFAR stem reaches on 28x28 images.
 const std::vector<Layer> kResNet18Layers{
     {64, 64, 28, 3, 1, 1},   {64, 128, 28, 3, 2, 1},  {64, 128, 28, 1, 2, 0},
     {128, 128, 28, 3, 1, 1}, {128, 128, 14, 3, 1, 1}, {128, 256, 28, 3, 2, 1},
-    {128, 256, 28, 1, 2, 0}, {256, 256, 14, 3, 1, 1},
+    {128, 256, 28, 1, 2, 0}, {256, 256, 14, 3, 1, 1}, {256, 256, 7, 3, 1, 1},
+    {256, 512, 7, 3, 2, 1},  {512, 512, 4, 3, 1, 1},
 };
 
 std::vector<float> random_buffer(i64 n, std::uint64_t seed) {

@@ -8,16 +8,18 @@
 // read by that tap (zero in the padding), and col2im is its adjoint (a scatter-add). A 1x1,
 // stride-1, unpadded conv needs neither: the (Cg, H*W) input plane already is col_g.
 //
-// Threading plan (for_each_sample). With at least as many samples as threads, every thread takes
-// whole samples with its own column buffer; sgemm called inside the parallel region runs
-// single-threaded (OpenBLAS's OpenMP build), so there is no oversubscription and no fork/join per
-// GEMM, and im2col runs in parallel too. With fewer samples than threads (inference at N=1), the
-// samples run one after another and sgemm spreads each GEMM over all threads itself.
-// Why not one big im2col across the batch and one multithreaded sgemm? On the ResNet-18 shapes
-// the per-sample GEMMs (M = Og >= 64, N = P >= 196, K >= 64) already run at single-thread sgemm
-// peak: measured here, single-thread OpenBLAS gives 93-104 GFLOPS whether N is 196, 784 or 1568
-// at these M and K. Batching would add memory traffic (a (K, N*P) column buffer, ~100 MB at
-// 128 channels and batch 32, plus a transpose of y from (O, N*P) to (N,O,P)) for no faster GEMM.
+// Threading plan (for_each_chunk). The batch is cut into chunks of S consecutive samples; with at
+// least as many samples as threads, every thread takes whole chunks with its own buffers; sgemm
+// called inside the parallel region runs single-threaded (OpenBLAS's OpenMP build), so there is
+// no oversubscription and no fork/join per GEMM, and im2col runs in parallel too. With fewer
+// samples than threads (inference at N=1), chunks run one after another and sgemm spreads each
+// GEMM over all threads itself.
+// Chunk size: one sample per GEMM while P = OH*OW is large (ResNet-18 at 28x28 and 14x14 runs at
+// single-thread sgemm peak with N = P), several when P is small. Measured here, single-thread
+// OpenBLAS at M=512, K=4608 gives 64 GFLOPS with N = 16 (a 4x4 map) and 180 GFLOPS with N = 256;
+// at M=256, K=2304: 97 GFLOPS with N = 49, 179 with N = 784. So a chunk holds enough samples for
+// S*P >= kMinGemmColumns (256); its columns sit side by side, col: (K, S*P), and the GEMM output
+// (Og, S*P) is scattered to (S, Og, P) (dy is gathered likewise in the backward passes).
 // The remaining gap to sgemm (see `bench conv`) is im2col's memory traffic, largest at 1x1
 // stride-2 convs, where the GEMM has K = C only.
 
@@ -65,14 +67,13 @@ void for_each_channel(i64 Cg, bool parallel, F&& f) {
   for (i64 c = 0; c < Cg; ++c) f(c);
 }
 
-// x: (Cg,H,W) one sample's group -> col: (Cg*KH*KW, OH*OW).
-void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col, bool parallel) {
-  const i64 P = g.OH * g.OW;
+// x: (Cg,H,W) one sample's group -> col: (Cg*KH*KW, OH*OW) with row stride ld (>= OH*OW).
+void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col, i64 ld, bool parallel) {
   for_each_channel(Cg, parallel, [&](i64 c) {
     const float* plane = x + c * g.H * g.W;  // plane: (H,W)
     for (i64 kh = 0; kh < g.KH; ++kh) {
       for (i64 kw = 0; kw < g.KW; ++kw) {
-        float* row = col + ((c * g.KH + kh) * g.KW + kw) * P;  // row: (OH,OW)
+        float* row = col + ((c * g.KH + kh) * g.KW + kw) * ld;  // row: (OH,OW)
         const i64 off_w = kw * g.dilation_w - g.pad_w;
         i64 lo, hi;
         valid_columns(off_w, g.stride_w, g.W, g.OW, lo, hi);
@@ -97,16 +98,15 @@ void im2col(const ConvGeometry& g, i64 Cg, const float* x, float* col, bool para
   });
 }
 
-// The adjoint of im2col: col: (Cg*KH*KW, OH*OW) -> x: (Cg,H,W), overwritten. Channels are
-// independent (each writes its own plane), so `parallel` splits them like im2col.
-void col2im(const ConvGeometry& g, i64 Cg, const float* col, float* x, bool parallel) {
-  const i64 P = g.OH * g.OW;
+// The adjoint of im2col: col: (Cg*KH*KW, OH*OW), row stride ld -> x: (Cg,H,W), overwritten.
+// Channels are independent (each writes its own plane), so `parallel` splits them like im2col.
+void col2im(const ConvGeometry& g, i64 Cg, const float* col, i64 ld, float* x, bool parallel) {
   for_each_channel(Cg, parallel, [&](i64 c) {
     float* plane = x + c * g.H * g.W;
     std::fill(plane, plane + g.H * g.W, 0.0f);
     for (i64 kh = 0; kh < g.KH; ++kh) {
       for (i64 kw = 0; kw < g.KW; ++kw) {
-        const float* row = col + ((c * g.KH + kh) * g.KW + kw) * P;
+        const float* row = col + ((c * g.KH + kh) * g.KW + kw) * ld;
         const i64 off_w = kw * g.dilation_w - g.pad_w;
         i64 lo, hi;
         valid_columns(off_w, g.stride_w, g.W, g.OW, lo, hi);
@@ -158,20 +158,54 @@ bool inner_parallel(int threads) {
   return threads == 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
 }
 
-// Calls body(n, t) for n in [0, N), t = the calling thread's index in [0, threads).
-// Static schedule: the samples each thread sees depend only on N and `threads`, which keeps
-// per-thread accumulations (backward weight) reproducible.
+// Columns a GEMM should have at least (see the chunk-size note at the top). Maps with at least
+// this many positions run one sample per GEMM: gathering several costs more than it gains there.
+constexpr i64 kMinGemmColumns = 256;
+
+// Samples per chunk: enough for S*P >= kMinGemmColumns, but no more than leaves every thread a
+// chunk.
+i64 samples_per_chunk(i64 N, i64 P, int threads) {
+  if (2 * P >= kMinGemmColumns) return 1;  // e.g. 14x14 maps: measured slower when paired
+  const i64 want = (kMinGemmColumns + P - 1) / std::max<i64>(P, 1);
+  const i64 fair = (N + threads - 1) / threads;
+  return std::clamp<i64>(std::min(want, fair), 1, std::max<i64>(N, 1));
+}
+
+// Calls body(n0, count, t) for the chunks [n0, n0 + count) of [0, N) in steps of S, t = the
+// calling thread's index in [0, threads). Static schedule: the chunks each thread sees depend only
+// on N, S and `threads`, which keeps per-thread accumulations (backward weight) reproducible.
 template <typename Body>
-void for_each_sample(i64 N, int threads, Body&& body) {
+void for_each_chunk(i64 N, i64 S, int threads, Body&& body) {
+  const i64 chunks = (N + S - 1) / S;
+  auto run = [&](i64 k, int t) { body(k * S, std::min(S, N - k * S), t); };
   if (threads <= 1) {
-    for (i64 n = 0; n < N; ++n) body(n, 0);
+    for (i64 k = 0; k < chunks; ++k) run(k, 0);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
 #pragma omp for schedule(static)
-    for (i64 n = 0; n < N; ++n) body(n, t);
+    for (i64 k = 0; k < chunks; ++k) run(k, t);
+  }
+}
+
+// Copies planes between the per-sample layout, plane (n0+s, o) at base + ((n0+s)*stride + o)*P,
+// and a chunk matrix m: (rows, count*P) with plane (s, o) at row o, columns [s*P, (s+1)*P).
+void gather_planes(const float* base, i64 n0, i64 count, i64 stride, i64 rows, i64 P, float* m) {
+  for (i64 o = 0; o < rows; ++o) {
+    for (i64 s = 0; s < count; ++s) {
+      std::memcpy(m + o * count * P + s * P, base + ((n0 + s) * stride + o) * P,
+                  static_cast<std::size_t>(P) * sizeof(float));
+    }
+  }
+}
+void scatter_planes(const float* m, i64 n0, i64 count, i64 stride, i64 rows, i64 P, float* base) {
+  for (i64 o = 0; o < rows; ++o) {
+    for (i64 s = 0; s < count; ++s) {
+      std::memcpy(base + ((n0 + s) * stride + o) * P, m + o * count * P + s * P,
+                  static_cast<std::size_t>(P) * sizeof(float));
+    }
   }
 }
 
@@ -181,25 +215,33 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
                            const float* bias, float* y) {
   const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
   const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
-  const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const i64 S = samples_per_chunk(g.N, P, threads);
+  const bool direct = is_pointwise(g) && S == 1;
   const bool inner = inner_parallel(threads);
-  const Scratch cols(direct ? 0 : K * P, threads);  // per thread col: (K,P)
-  for_each_sample(g.N, threads, [&](i64 n, int t) {
+  const i64 col_size = direct ? 0 : K * S * P;
+  const Scratch scratch(col_size + (S > 1 ? Og * S * P : 0), threads);  // col: (K,S*P), out: (Og,S*P)
+  for_each_chunk(g.N, S, threads, [&](i64 n0, i64 count, int t) {
+    const i64 cols = count * P;
     for (i64 grp = 0; grp < g.groups; ++grp) {
-      const float* xg = x + (n * g.C + grp * Cg) * HW;  // xg: (Cg,H,W)
-      const float* col = xg;
+      const float* col = x + (n0 * g.C + grp * Cg) * HW;  // direct: the input plane is col
       if (!direct) {
-        im2col(g, Cg, xg, cols.slice(t), inner);
-        col = cols.slice(t);
+        for (i64 s = 0; s < count; ++s) {
+          im2col(g, Cg, x + ((n0 + s) * g.C + grp * Cg) * HW, scratch.slice(t) + s * P, cols, inner);
+        }
+        col = scratch.slice(t);
       }
-      float* yg = y + (n * g.O + grp * Og) * P;  // yg: (Og,P)
-      sgemm_blas(false, false, Og, P, K, 1.0f, w + grp * Og * K, K, col, P, 0.0f, yg, P);
+      // count == 1: the GEMM writes y's (Og,P) block itself; else a chunk matrix scattered after.
+      float* out = count == 1 ? y + (n0 * g.O + grp * Og) * P : scratch.slice(t) + col_size;
+      sgemm_blas(false, false, Og, cols, K, 1.0f, w + grp * Og * K, K, col, cols, 0.0f, out, cols);
+      if (count > 1) scatter_planes(out, n0, count, g.O, Og, P, y + grp * Og * P);
       if (bias != nullptr) {
-        for (i64 o = 0; o < Og; ++o) {
-          const float b = bias[grp * Og + o];
-          float* row = yg + o * P;
-          for (i64 p = 0; p < P; ++p) row[p] += b;
+        for (i64 s = 0; s < count; ++s) {
+          for (i64 o = 0; o < Og; ++o) {
+            const float b = bias[grp * Og + o];
+            float* row = y + ((n0 + s) * g.O + grp * Og + o) * P;
+            for (i64 p = 0; p < P; ++p) row[p] += b;
+          }
         }
       }
     }
@@ -210,21 +252,31 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
                                   float* dx) {
   const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
   const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
-  const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const i64 S = samples_per_chunk(g.N, P, threads);
+  const bool direct = is_pointwise(g) && S == 1;
   const bool inner = inner_parallel(threads);
-  const Scratch cols(direct ? 0 : K * P, threads);  // per thread dcol: (K,P)
-  for_each_sample(g.N, threads, [&](i64 n, int t) {
+  const i64 col_size = direct ? 0 : K * S * P;
+  const Scratch scratch(col_size + (S > 1 ? Og * S * P : 0), threads);  // dcol: (K,S*P), dy: (Og,S*P)
+  for_each_chunk(g.N, S, threads, [&](i64 n0, i64 count, int t) {
+    const i64 cols = count * P;
     for (i64 grp = 0; grp < g.groups; ++grp) {
-      const float* dyg = dy + (n * g.O + grp * Og) * P;  // dyg: (Og,P)
-      const float* wg = w + grp * Og * K;                // wg: (Og,K)
-      float* dxg = dx + (n * g.C + grp * Cg) * HW;       // dxg: (Cg,H,W)
+      const float* wg = w + grp * Og * K;  // wg: (Og,K)
+      const float* dyg = dy + (n0 * g.O + grp * Og) * P;  // count == 1: (Og,P) in place
+      if (count > 1) {
+        float* m = scratch.slice(t) + col_size;
+        gather_planes(dy + grp * Og * P, n0, count, g.O, Og, P, m);
+        dyg = m;
+      }
+      float* dxg = dx + (n0 * g.C + grp * Cg) * HW;
       if (direct) {  // K == Cg and P == H*W: the GEMM writes dx itself
         sgemm_blas(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
-      } else {
-        float* dcol = cols.slice(t);
-        sgemm_blas(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
-        col2im(g, Cg, dcol, dxg, inner);
+        continue;
+      }
+      float* dcol = scratch.slice(t);
+      sgemm_blas(true, false, K, cols, Og, 1.0f, wg, K, dyg, cols, 0.0f, dcol, cols);
+      for (i64 s = 0; s < count; ++s) {
+        col2im(g, Cg, dcol + s * P, cols, dx + ((n0 + s) * g.C + grp * Cg) * HW, inner);
       }
     }
   });
@@ -235,35 +287,46 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
   const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
   const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
   const i64 dw_size = g.O * K;  // dw: (O,Cg,KH,KW) = groups x (Og,K)
-  const bool direct = is_pointwise(g);
   const int threads = batch_threads(g.N);
+  const i64 S = samples_per_chunk(g.N, P, threads);
+  const bool direct = is_pointwise(g) && S == 1;
   const bool inner = inner_parallel(threads);
-  // Thread 0 accumulates straight into dw; thread t > 0 into its own (O,K) buffer, summed into
-  // dw afterwards in thread order, so the result does not depend on timing.
-  const i64 col_size = direct ? 0 : K * P;
-  const Scratch scratch(col_size + (threads > 1 ? dw_size : 0), threads);
+  // Per thread: col (K,S*P), the gathered dy (Og,S*P) when S > 1, and for thread t > 0 its own
+  // (O,K) accumulator. Thread 0 accumulates straight into dw; the others are summed into dw
+  // afterwards in thread order, so the result does not depend on timing.
+  const i64 col_size = direct ? 0 : K * S * P;
+  const i64 dy_size = S > 1 ? Og * S * P : 0;
+  const i64 acc_at = col_size + dy_size;
+  const Scratch scratch(acc_at + (threads > 1 ? dw_size : 0), threads);
   std::fill(dw, dw + dw_size, 0.0f);
   for (int t = 1; t < threads; ++t) {
-    std::fill(scratch.slice(t) + col_size, scratch.slice(t) + col_size + dw_size, 0.0f);
+    std::fill(scratch.slice(t) + acc_at, scratch.slice(t) + acc_at + dw_size, 0.0f);
   }
-  for_each_sample(g.N, threads, [&](i64 n, int t) {
-    float* dw_t = t == 0 ? dw : scratch.slice(t) + col_size;  // dw_t: (O,K)
+  for_each_chunk(g.N, S, threads, [&](i64 n0, i64 count, int t) {
+    const i64 cols = count * P;
+    float* dw_t = t == 0 ? dw : scratch.slice(t) + acc_at;  // dw_t: (O,K)
     for (i64 grp = 0; grp < g.groups; ++grp) {
-      const float* xg = x + (n * g.C + grp * Cg) * HW;
-      const float* col = xg;
+      const float* col = x + (n0 * g.C + grp * Cg) * HW;
       if (!direct) {
-        im2col(g, Cg, xg, scratch.slice(t), inner);
+        for (i64 s = 0; s < count; ++s) {
+          im2col(g, Cg, x + ((n0 + s) * g.C + grp * Cg) * HW, scratch.slice(t) + s * P, cols, inner);
+        }
         col = scratch.slice(t);
       }
-      const float* dyg = dy + (n * g.O + grp * Og) * P;
-      sgemm_blas(false, true, Og, K, P, 1.0f, dyg, P, col, P, 1.0f, dw_t + grp * Og * K, K);
+      const float* dyg = dy + (n0 * g.O + grp * Og) * P;
+      if (count > 1) {
+        float* m = scratch.slice(t) + col_size;
+        gather_planes(dy + grp * Og * P, n0, count, g.O, Og, P, m);
+        dyg = m;
+      }
+      sgemm_blas(false, true, Og, K, cols, 1.0f, dyg, cols, col, cols, 1.0f, dw_t + grp * Og * K, K);
     }
   });
   if (threads > 1) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (i64 i = 0; i < dw_size; ++i) {
       float s = dw[i];
-      for (int t = 1; t < threads; ++t) s += scratch.slice(t)[col_size + i];
+      for (int t = 1; t < threads; ++t) s += scratch.slice(t)[acc_at + i];
       dw[i] = s;
     }
   }
