@@ -18,7 +18,7 @@ void accumulate_interior(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
     return;
   }
   const Tensor prev(slot);
-  Tensor sum = Tensor::empty(prev.shape());
+  Tensor sum = Tensor::uninitialized(prev.shape());
   const Tensor gc = g.contiguous();
   const float* a = prev.data<float>();
   const float* b = gc.data<float>();

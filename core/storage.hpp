@@ -12,8 +12,9 @@ class Storage {
   static constexpr std::size_t kAlignment = 64;
   static constexpr std::size_t kTailPadding = 64;
 
-  // Allocates nbytes (+ padding). Contents are zero-initialised.
-  static std::shared_ptr<Storage> allocate(std::size_t nbytes);
+  // Allocates nbytes (+ padding). Contents are zero-initialised unless zero_fill is false; the
+  // tail padding is always zero.
+  static std::shared_ptr<Storage> allocate(std::size_t nbytes, bool zero_fill = true);
 
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

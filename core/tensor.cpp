@@ -21,13 +21,22 @@ void visit_dtype(DType t, Fn&& fn) {
 
 }  // namespace
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+namespace {
+Tensor allocate_tensor(const Shape& shape, DType dtype, bool zero_fill) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  impl->storage =
+      Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype), zero_fill);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
+}
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return allocate_tensor(shape, dtype, true); }
+
+Tensor Tensor::uninitialized(const Shape& shape, DType dtype) {
+  return allocate_tensor(shape, dtype, false);
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) { return empty(shape, dtype); }

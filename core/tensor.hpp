@@ -34,6 +34,8 @@ class Tensor {
 
   // ---- factories (all contiguous) ----
   static Tensor empty(const Shape& shape, DType dtype = DType::f32);  // zero-filled
+  // Contents undefined: only for outputs a kernel overwrites entirely (saves the zero fill).
+  static Tensor uninitialized(const Shape& shape, DType dtype = DType::f32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
   static Tensor ones(const Shape& shape, DType dtype = DType::f32);
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);

@@ -86,7 +86,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor xc = x.contiguous().detach();       // xc: (N,C,H,W)
   const Tensor wc = weight.contiguous().detach();  // wc: (O,C/groups,KH,KW)
   const Tensor bc = bias.defined() ? bias.contiguous().detach() : Tensor();  // bc: (O)
-  Tensor y = Tensor::empty(Shape{g.N, g.O, g.OH, g.OW});
+  Tensor y = Tensor::uninitialized(Shape{g.N, g.O, g.OH, g.OW});  // kernels overwrite outputs
   kernels::kernels().conv2d_forward(g, xc.data<float>(), wc.data<float>(),
                                     bc.defined() ? bc.data<float>() : nullptr, y.data<float>());
 
@@ -101,12 +101,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                   const auto& k = kernels::kernels();
                   Tensor dx, dw, db;
                   if (need_x) {
-                    dx = Tensor::empty(Shape{g.N, g.C, g.H, g.W});
+                    dx = Tensor::uninitialized(Shape{g.N, g.C, g.H, g.W});
                     k.conv2d_backward_input(g, dy.data<float>(), ws.data<float>(),
                                             dx.data<float>());
                   }
                   if (need_w) {
-                    dw = Tensor::empty(Shape{g.O, g.C / g.groups, g.KH, g.KW});
+                    dw = Tensor::uninitialized(Shape{g.O, g.C / g.groups, g.KH, g.KW});
                     if (need_b) db = Tensor::empty(Shape{g.O});
                     k.conv2d_backward_weight(g, xs.data<float>(), dy.data<float>(),
                                              dw.data<float>(), need_b ? db.data<float>() : nullptr);

@@ -34,7 +34,7 @@ Strides broadcast_strides(const Tensor& t, const Shape& out) {
 template <typename T, typename R, typename Fn>
 Tensor map2(const Tensor& a, const Tensor& b, std::string_view op, DType out_dtype, Fn fn) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(shape, out_dtype);
+  Tensor out = Tensor::uninitialized(shape, out_dtype);  // every element is written below
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   R* po = out.data<R>();
@@ -68,7 +68,7 @@ Tensor map2(const Tensor& a, const Tensor& b, std::string_view op, DType out_dty
 template <typename Fn>
 Tensor map1(const Tensor& x, Fn fn) {
   const Tensor xc = x.contiguous();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   const float* px = xc.data<float>();
   float* po = out.data<float>();
   const std::int64_t n = x.numel();

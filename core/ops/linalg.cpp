@@ -34,8 +34,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         b.shape());
   check(a.size(1) == b.size(0), "matmul: inner dimensions differ: {} x {}", a.shape(), b.shape());
   const std::int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  Tensor out = Tensor::empty(Shape{M, N});
-  if (K == 0) return out;  // empty product: zeros
+  if (K == 0) return Tensor::zeros(Shape{M, N});  // empty product
+  Tensor out = Tensor::uninitialized(Shape{M, N});  // sgemm with beta 0 writes every element
   const GemmOperand ga = as_gemm_operand(a), gb = as_gemm_operand(b);
   kernels::kernels().sgemm(ga.trans, gb.trans, M, N, K, 1.0f, ga.storage.data<float>(), ga.ld,
                            gb.storage.data<float>(), gb.ld, 0.0f, out.data<float>(), N);

@@ -74,7 +74,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       ip[c] = static_cast<float>(1.0 / std::sqrt(double(rv[static_cast<std::size_t>(c)]) + eps));
     }
   }
-  Tensor y = Tensor::empty(x.shape());  // y: (N,C,S)
+  Tensor y = Tensor::uninitialized(x.shape());  // y: (N,C,S), overwritten by the kernel
   kernels::kernels().batch_norm_forward(N, C, S, xc.data<float>(), data_or_null(gc),
                                         data_or_null(bc), eps, !training, mean.data<float>(),
                                         invstd.data<float>(), y.data<float>());

@@ -50,13 +50,13 @@ kernels::PoolGeometry pool_geometry(const Tensor& x, const Pool2dParams& p, std:
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   const kernels::PoolGeometry g = pool_geometry(x, p, "max_pool2d");
   const Tensor xc = x.detach().contiguous();              // xc: (N,C,H,W)
-  Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});        // y: (N,C,OH,OW)
-  Tensor argmax = Tensor::empty(y.shape(), DType::i32);   // argmax: (N,C,OH,OW) into H*W
+  Tensor y = Tensor::uninitialized({g.N, g.C, g.OH, g.OW});  // y: (N,C,OH,OW), overwritten
+  Tensor argmax = Tensor::uninitialized(y.shape(), DType::i32);  // (N,C,OH,OW) into H*W
   kernels::kernels().max_pool2d_forward(g, xc.data<float>(), y.data<float>(),
                                         argmax.data<std::int32_t>());
   return record(y, "max_pool2d", {x}, [g, argmax](const Tensor& grad) {
     const Tensor gc = grad.contiguous();  // gc: (N,C,OH,OW)
-    Tensor dx = Tensor::empty({g.N, g.C, g.H, g.W});
+    Tensor dx = Tensor::uninitialized({g.N, g.C, g.H, g.W});  // the kernel zeroes, then scatters
     kernels::kernels().max_pool2d_backward(g, gc.data<float>(), argmax.data<std::int32_t>(),
                                            dx.data<float>());
     return Grads{dx};
