@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
                "Example: train --config configs/fmnist_lenet_fp.yaml --set optim.lr=0.05"};
   std::string config_path, resume, out;
   std::vector<std::string> overrides;
-  bool print_config = false, summary_only = false;
+  bool print_config = false, summary_only = false, print_run_dir = false;
   cli.add_option("-c,--config", config_path, "YAML config file (keys not given take their defaults)");
   cli.add_option("--resume", resume, "'auto' (the run directory's last.ckpt, if any) or a checkpoint path");
   cli.add_option("-o,--out", out, "run directory (default: train.out_dir/<train.name or config name>)");
@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       ->take_all();
   cli.add_flag("--print-config", print_config, "print the effective config (every key) and exit");
   cli.add_flag("--summary", summary_only, "print the model summary and exit");
+  cli.add_flag("--print-run-dir", print_run_dir, "print the run directory this command would use and exit");
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -32,6 +33,10 @@ int main(int argc, char** argv) {
     request.config_path = config_path;
     request.resume = resume;
     request.run_dir = out;
+    if (print_run_dir) {
+      fmt::print("{}\n", app::run_directory(request));
+      return 0;
+    }
     if (print_config) {
       fmt::print("{}", app::to_yaml(request.config));
       return 0;

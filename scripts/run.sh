@@ -11,9 +11,8 @@ shift || true
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "${LOWBIT_JOBS:-$(nproc)}" --target train evaluate
 
-name="$(basename "$config" .yaml)"
-run_dir="runs/$name"
-./build/apps/train --config "$config" --out "$run_dir" --resume auto "$@"
+run_dir="$(./build/apps/train --config "$config" "$@" --print-run-dir)"
+./build/apps/train --config "$config" --resume auto "$@"
 echo
 ./build/apps/evaluate --checkpoint "$run_dir/best.ckpt"
 echo
@@ -21,4 +20,4 @@ echo "Run directory: $run_dir"
 echo "  config.yaml              the effective config"
 echo "  metrics.csv, .jsonl      per-step train and per-epoch test metrics"
 echo "  curves.svg               loss and accuracy curves"
-echo "  last.ckpt, best.ckpt     checkpoints (resume: train --config $config --out $run_dir --resume auto)"
+echo "  last.ckpt, best.ckpt     checkpoints (resume: build/apps/train --config $config --resume auto)"
