@@ -209,18 +209,29 @@ void scatter_planes(const float* m, i64 n0, i64 count, i64 stride, i64 rows, i64
   }
 }
 
+// What every kernel derives from the geometry: sizes, threads, chunking and scratch layout.
+struct Plan {
+  i64 Cg, Og, K, P, HW;
+  int threads;
+  i64 S;            // samples per chunk
+  bool direct;      // 1x1/stride-1/unpadded with S == 1: the input plane is the column matrix
+  bool inner;       // im2col/col2im thread over channels
+  i64 col_size;     // per-thread column buffer (K, S*P), 0 when direct
+  i64 chunk_size;   // per-thread chunk matrix (Og, S*P) when S > 1, else 0
+  explicit Plan(const ConvGeometry& g)
+      : Cg(g.C / g.groups), Og(g.O / g.groups), K(Cg * g.KH * g.KW), P(g.OH * g.OW), HW(g.H * g.W),
+        threads(batch_threads(g.N)), S(samples_per_chunk(g.N, P, threads)),
+        direct(is_pointwise(g) && S == 1), inner(inner_parallel(threads)),
+        col_size(direct ? 0 : K * S * P), chunk_size(S > 1 ? Og * S * P : 0) {}
+};
+
 }  // namespace
 
 void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w,
                            const float* bias, float* y) {
-  const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
-  const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
-  const int threads = batch_threads(g.N);
-  const i64 S = samples_per_chunk(g.N, P, threads);
-  const bool direct = is_pointwise(g) && S == 1;
-  const bool inner = inner_parallel(threads);
-  const i64 col_size = direct ? 0 : K * S * P;
-  const Scratch scratch(col_size + (S > 1 ? Og * S * P : 0), threads);  // col: (K,S*P), out: (Og,S*P)
+  const Plan plan(g);
+  const auto [Cg, Og, K, P, HW, threads, S, direct, inner, col_size, chunk_size] = plan;
+  const Scratch scratch(col_size + chunk_size, threads);  // col: (K,S*P), out: (Og,S*P)
   for_each_chunk(g.N, S, threads, [&](i64 n0, i64 count, int t) {
     const i64 cols = count * P;
     for (i64 grp = 0; grp < g.groups; ++grp) {
@@ -250,14 +261,9 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
 
 void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* w,
                                   float* dx) {
-  const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
-  const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
-  const int threads = batch_threads(g.N);
-  const i64 S = samples_per_chunk(g.N, P, threads);
-  const bool direct = is_pointwise(g) && S == 1;
-  const bool inner = inner_parallel(threads);
-  const i64 col_size = direct ? 0 : K * S * P;
-  const Scratch scratch(col_size + (S > 1 ? Og * S * P : 0), threads);  // dcol: (K,S*P), dy: (Og,S*P)
+  const Plan plan(g);
+  const auto [Cg, Og, K, P, HW, threads, S, direct, inner, col_size, chunk_size] = plan;
+  const Scratch scratch(col_size + chunk_size, threads);  // dcol: (K,S*P), dy: (Og,S*P)
   for_each_chunk(g.N, S, threads, [&](i64 n0, i64 count, int t) {
     const i64 cols = count * P;
     for (i64 grp = 0; grp < g.groups; ++grp) {
@@ -284,18 +290,12 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
 
 void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy,
                                    float* dw, float* dbias) {
-  const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
-  const i64 K = Cg * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
+  const Plan plan(g);
+  const auto [Cg, Og, K, P, HW, threads, S, direct, inner, col_size, dy_size] = plan;
   const i64 dw_size = g.O * K;  // dw: (O,Cg,KH,KW) = groups x (Og,K)
-  const int threads = batch_threads(g.N);
-  const i64 S = samples_per_chunk(g.N, P, threads);
-  const bool direct = is_pointwise(g) && S == 1;
-  const bool inner = inner_parallel(threads);
   // Per thread: col (K,S*P), the gathered dy (Og,S*P) when S > 1, and for thread t > 0 its own
   // (O,K) accumulator. Thread 0 accumulates straight into dw; the others are summed into dw
   // afterwards in thread order, so the result does not depend on timing.
-  const i64 col_size = direct ? 0 : K * S * P;
-  const i64 dy_size = S > 1 ? Og * S * P : 0;
   const i64 acc_at = col_size + dy_size;
   const Scratch scratch(acc_at + (threads > 1 ? dw_size : 0), threads);
   std::fill(dw, dw + dw_size, 0.0f);
