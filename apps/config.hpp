@@ -23,7 +23,8 @@ struct ModelConfig {
     v.field("hidden", hidden, "hidden layer sizes for mlp");
     v.field("stem", stem, "resnet stem: cifar (3x3, stride 1) or imagenet (7x7/2 + maxpool)",
             one_of({"cifar", "imagenet"}));
-    v.field("dropout", dropout, "dropout before the classifier (0 = none)", Validator<double>(non_negative));
+    v.field("dropout", dropout, "dropout after each hidden FC layer (before fc when there is none; 0 = none)",
+            Validator<double>(non_negative));
   }
 };
 
