@@ -89,7 +89,6 @@ struct Run {
   std::unique_ptr<optim::LrSchedule> schedule;
   TrainingState state;
 
-  void save(const std::string& name) const { save_checkpoint((dir / name).string(), config, state); }
 };
 
 std::string resume_path(const TrainRequest& request, const fs::path& dir) {
@@ -152,7 +151,12 @@ int run_training(const TrainRequest& request) {
     progress.line(fmt::format("no checkpoint in {}: starting a new run", run.dir.string()));
   }
   write_text_atomically(run.dir / "config.yaml", to_yaml(cfg));
-  MetricsLog metrics(run.dir.string(), run.state.history);
+  MetricsLog metrics(run.dir.string(), std::move(run.state.history));
+  // The metric history lives in `metrics`; a checkpoint copies it only when it is written.
+  auto save = [&](const std::string& name) {
+    run.state.history = metrics.history();
+    save_checkpoint((run.dir / name).string(), run.config, run.state);
+  };
 
   progress.line(layers::summary(*run.model));
   progress.line(fmt::format("data: {} train / {} test examples of {}, {} classes; {} steps per epoch; {} threads",
@@ -178,7 +182,6 @@ int run_training(const TrainRequest& request) {
                   static_cast<double>(p.correct) / static_cast<double>(p.seen),
                   secs > 0 ? static_cast<double>(row_images) / secs : 0.0};
     metrics.append(row);
-    run.state.history = metrics.history();
     p.loss_sum = 0.0;
     p.correct = 0;
     p.seen = 0;
@@ -242,12 +245,12 @@ int run_training(const TrainRequest& request) {
       }
       const bool periodic = cfg.train.checkpoint_every_steps > 0 && p.step % cfg.train.checkpoint_every_steps == 0;
       if (stop.requested()) {
-        run.save("last.ckpt");
+        save("last.ckpt");
         progress.line(fmt::format("interrupted at epoch {}, step {}; saved {}. Resume with --resume auto.",
                                   epoch + 1, p.step, (run.dir / "last.ckpt").string()));
         return kExitInterrupted;
       }
-      if (periodic && !epoch_done) run.save("last.ckpt");
+      if (periodic && !epoch_done) save("last.ckpt");
       if (p.step == debug_kill_step) std::raise(SIGKILL);  // tests: a kill -9 at a known step
     }
 
@@ -255,7 +258,6 @@ int run_training(const TrainRequest& request) {
     if (evaluate_now) {
       const EvalResult r = evaluate(*run.model, *run.test_loader, cfg.train, run.data.test->num_classes());
       metrics.append({"test", epoch + 1, p.step, run.optimizer->lr(), r.loss, r.accuracy, 0.0});
-      run.state.history = metrics.history();
       const bool best = r.accuracy > p.best_accuracy;
       if (best) {
         p.best_accuracy = r.accuracy;
@@ -263,11 +265,11 @@ int run_training(const TrainRequest& request) {
       }
       progress.line(fmt::format("epoch {}/{}: test accuracy {:.2f}%  loss {:.4f}{}", epoch + 1, cfg.train.epochs,
                                 100.0 * r.accuracy, r.loss, best ? "  (best)" : ""));
-      if (best) run.save("best.ckpt");
+      if (best) save("best.ckpt");
     }
-    run.save("last.ckpt");
+    save("last.ckpt");
     if (cfg.train.keep_last > 0) {
-      run.save(checkpoint_name(epoch + 1));
+      save(checkpoint_name(epoch + 1));
       prune_checkpoints(run.dir, cfg.train.keep_last);
     }
     write_curves_svg(metrics.history(), run.dir.filename().string(), (run.dir / "curves.svg").string());
