@@ -51,6 +51,7 @@ Tensor Conv2d::forward(const Tensor& x) {
     core::fail("{}: expected input (N, {}, H, W), got {}", describe(), options_.in_channels,
                x.shape());
   }
+  last_output_pixels_ = options_.output_size(x.size(2)) * options_.output_size(x.size(3));
   return core::conv2d(x, weight_, bias_, options_.params());
 }
 

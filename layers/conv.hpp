@@ -42,9 +42,12 @@ class Conv2d : public Module {
   const Conv2dOptions& options() const { return options_; }
   const Tensor& weight() const { return weight_; }  // (out, in/groups, k, k)
   const Tensor& bias() const { return bias_; }      // (out), undefined without bias
+  // Output height/width of the last forward (0 before any): what the model summary counts MACs on.
+  std::int64_t last_output_pixels() const { return last_output_pixels_; }
 
  private:
   Conv2dOptions options_;
+  std::int64_t last_output_pixels_ = 0;
   Tensor weight_;
   Tensor bias_;
 };

@@ -1,0 +1,72 @@
+#pragma once
+// Quantizer: an object that pairs a forward quantization with its gradient estimator (larq's
+// design). Quantized layers take one for their weights and one for their inputs, by composition.
+// A quantizer is a Module, so learned quantizer parameters (LSQ step, PACT alpha) and generators
+// (stochastic BinaryConnect) are saved in checkpoints under the layer's name
+// ("conv2.weight_quantizer.step").
+//
+// Latent weights (methods.md 0.1): the layer keeps full-precision weights W_r, the optimizer
+// updates them, and each forward uses Q(W_r). A weight quantizer states how the training loop
+// treats W_r: a clip range applied after each optimizer step and an LR multiplier.
+
+#include "core/shape.hpp"
+#include "core/registry.hpp"
+#include "layers/module.hpp"
+#include "quant/settings.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace lowbit::quant {
+
+using core::Tensor;
+
+class Quantizer : public layers::Module {
+ public:
+  // Bits of the quantized values: 1 binary, k for k-bit grids, 32 for the identity.
+  virtual int bits() const = 0;
+  // After each optimizer step the latent weights are clipped to [-c, c] (weight quantizers).
+  virtual std::optional<float> latent_clip() const { return std::nullopt; }
+  // The multiplier on the learning rate of the latent weights (BinaryConnect's Glorot scale).
+  virtual double lr_scale() const { return 1.0; }
+  // A term added to the training loss (e.g. PACT's L2 on alpha); undefined when none.
+  virtual Tensor regularizer() { return Tensor(); }
+};
+
+using QuantizerPtr = std::shared_ptr<Quantizer>;
+
+enum class Role { weight, activation };
+
+// What a factory knows when it builds a quantizer for one layer.
+struct QuantizerSpec {
+  Role role = Role::weight;
+  QuantSettings settings;
+  core::Shape weight_shape;      // weights: (out, in, k, k) or (out, in); empty for activations
+  std::int64_t fan_in = 0;       // weights: in * k * k
+  std::int64_t fan_out = 0;      // weights: out * k * k
+  std::uint64_t seed = 0;        // for stochastic quantizers: drawn from the layer's generator
+};
+
+struct QuantizerFactory {
+  std::function<QuantizerPtr(const QuantizerSpec&)> make;
+  bool weights = true;      // may quantize weights
+  bool activations = true;  // may quantize activations
+};
+
+using QuantizerRegistry = core::Registry<QuantizerFactory>;
+
+// The process-wide registry (empty until register_builtin_quantizers() runs).
+QuantizerRegistry& quantizer_registry();
+
+// Adds none, binary_connect, sign, approx_sign, xnor, bireal, dorefa, lsq, pact.
+void register_builtin_quantizers(QuantizerRegistry& registry = quantizer_registry());
+
+// Looks `name` up and builds it for `spec.role`; a name that cannot take that role is an Error
+// that says which roles it has.
+QuantizerPtr make_quantizer(const std::string& name, const QuantizerSpec& spec,
+                            const QuantizerRegistry& registry = quantizer_registry());
+
+}  // namespace lowbit::quant

@@ -1,0 +1,31 @@
+#pragma once
+// QuantSettings: how one layer is quantized, as the config's `quant:` section (and each of its
+// per-layer overrides) states it. Plain data; apps/config.hpp reads it strictly from YAML.
+//
+// A scheme is a preset naming a weight quantizer, an input (activation) quantizer and the hidden
+// activation function the model builders use (see scheme.hpp); weight_quantizer /
+// activation_quantizer override the preset by registry name (plugins add names).
+
+#include <cstdint>
+#include <string>
+
+namespace lowbit::quant {
+
+struct QuantSettings {
+  std::string scheme = "none";          // none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact
+  std::string weight_quantizer = "";    // "" = the scheme's
+  std::string activation_quantizer = "";  // "" = the scheme's
+  std::int64_t weight_bits = 1;         // k of multi-bit weight quantizers (dorefa, lsq)
+  std::int64_t activation_bits = 1;     // k of multi-bit activation quantizers (dorefa, lsq, pact)
+  std::int64_t gradient_bits = 32;      // DoReFa f_g on each quantized layer's output (32 = off)
+  bool stochastic = false;              // binary_connect: Bernoulli(hard_sigmoid(w/H)) weights
+  double h = 1.0;                       // binary_connect: binary values are +-H
+  bool h_glorot = false;                // binary_connect: H = sqrt(1.5 / (fan_in + fan_out))
+  std::string latent_lr_scale = "auto";  // auto (the scheme's), glorot, none
+  bool clip_latent = true;              // clip latent weights to the quantizer's range each step
+  std::string bireal_weight_grad = "paper";  // paper: dL/dW = dL/dWb * alpha * 1[|W|<=1]; code: no alpha
+  double pact_alpha = 10.0;             // PACT: initial clipping level
+  double pact_alpha_decay = 1e-4;       // PACT: L2 weight on alpha (added to the loss)
+};
+
+}  // namespace lowbit::quant
