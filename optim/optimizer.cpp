@@ -12,9 +12,6 @@ namespace lowbit::optim {
 
 namespace {
 
-constexpr const char* kStateTag = "lowbit.optim.state";
-constexpr std::uint32_t kStateVersion = 1;
-
 void check_hyper(double value, const char* what) {
   core::check(std::isfinite(value) && value >= 0.0,
               "optimizer: {} must be finite and >= 0, got {}. HINT: fix the optimizer options",
@@ -92,8 +89,19 @@ core::Tensor& Optimizer::buffer(ParamState& s, std::size_t b, const core::Tensor
 
 void Optimizer::save_state(core::BinaryWriter& out, std::string section) const {
   out.begin_section(std::move(section));
-  out.put_string(kStateTag);
-  out.put_u32(kStateVersion);
+  write_state(out);
+  out.end_section();
+}
+
+void Optimizer::load_state(core::SectionReader& in) {
+  std::function<void()> install = read_state(in);
+  in.expect_end();
+  install();
+}
+
+void Optimizer::write_state(core::BinaryWriter& out) const {
+  out.put_string(kOptimizerStateTag);
+  out.put_u32(kOptimizerStateVersion);
   out.put_string(name());
   out.put_f64(lr_);
   std::uint64_t count = 0;
@@ -112,17 +120,16 @@ void Optimizer::save_state(core::BinaryWriter& out, std::string section) const {
       }
     }
   }
-  out.end_section();
 }
 
-void Optimizer::load_state(core::SectionReader& in) {
-  if (in.get_string() != kStateTag) {
+std::function<void()> Optimizer::read_state(core::SectionReader& in) {
+  if (in.get_string() != kOptimizerStateTag) {
     in.fail_format("not an optimizer state section. HINT: pass the section save_state wrote");
   }
   const std::uint32_t version = in.get_u32();
-  if (version != kStateVersion) {
+  if (version != kOptimizerStateVersion) {
     in.fail_format(fmt::format("optimizer state version {} is not supported (this build reads {})",
-                               version, kStateVersion));
+                               version, kOptimizerStateVersion));
   }
   const std::string saved_name = in.get_string();
   if (saved_name != name()) {
@@ -164,7 +171,6 @@ void Optimizer::load_state(core::SectionReader& in) {
       in.fail_format(fmt::format("parameter '{}' appears twice", pname));
     }
   }
-  in.expect_end();
 
   std::vector<std::vector<ParamState>> next(groups_.size());
   for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -195,8 +201,10 @@ void Optimizer::load_state(core::SectionReader& in) {
         "such parameters). HINT: the state was saved for a different model",
         loaded.begin()->first, loaded.size()));
   }
-  state_ = std::move(next);
-  lr_ = lr;
+  return [this, next = std::move(next), lr]() mutable {
+    state_ = std::move(next);
+    lr_ = lr;
+  };
 }
 
 }  // namespace lowbit::optim

@@ -1,6 +1,6 @@
 #pragma once
-// Optimizer: the interface every optimizer (SGD, Adam, AdamW, later Bop and the routing
-// optimizer) implements over a list of parameter groups.
+// Optimizer: the interface every optimizer (SGD, Adam, AdamW, Bop and the routing optimizer)
+// implements over a list of parameter groups.
 //
 // Training-loop contract:
 //   opt.zero_grad();  loss.backward();  [clip_grad_norm(opt.params(), ...)]
@@ -19,6 +19,10 @@
 //   u64 parameter count, then per parameter:
 //     string name   vector<i64> shape   i64 step   u32 buffer count
 //     per buffer: u8 present, and when present a tensor (core/tensor_io.hpp)
+//
+// Composites: a RoutingOptimizer (optim/routing.hpp) owns other optimizers and overrides the
+// virtual zero_grad, set_lr, params, groups, group_lr, step_stats, write_state and read_state.
+// It constructs this base with no groups; the base's own group list then stays empty.
 
 #include "core/io.hpp"
 #include "core/tensor.hpp"
@@ -26,10 +30,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace lowbit::optim {
+
+// The first fields of every optimizer state payload (see above).
+inline constexpr std::string_view kOptimizerStateTag = "lowbit.optim.state";
+inline constexpr std::uint32_t kOptimizerStateVersion = 1;
+
+// Named numbers describing the last step() for logging, e.g. {"flips", 12}, {"flip_ratio", 1e-4}.
+using StepStats = std::vector<std::pair<std::string, double>>;
 
 class Optimizer {
  public:
@@ -44,18 +58,22 @@ class Optimizer {
   // One update of every parameter that has a gradient.
   virtual void step() = 0;
   // Drops every parameter's gradient (the next backward() starts from nothing).
-  void zero_grad();
+  virtual void zero_grad();
 
   double lr() const { return lr_; }
-  void set_lr(double lr);  // lr finite and >= 0
-  double group_lr(std::size_t group) const { return lr_ * groups_.at(group).lr_scale; }
+  virtual void set_lr(double lr);  // lr finite and >= 0 (an optimizer may narrow the range)
+  virtual double group_lr(std::size_t group) const { return lr_ * groups_.at(group).lr_scale; }
 
-  const std::vector<ParamGroup>& groups() const { return groups_; }
+  virtual const std::vector<ParamGroup>& groups() const { return groups_; }
   // Every parameter, group by group (for clip_grad_norm).
-  std::vector<core::Tensor> params() const;
+  virtual std::vector<core::Tensor> params() const;
 
-  // Registry name: "sgd", "adam", "adamw".
+  // Registry name: "sgd", "adam", "adamw", "bop", "routing".
   virtual std::string name() const = 0;
+
+  // Numbers describing the last step() for logging; empty unless the optimizer has some (Bop:
+  // "flips", "flip_ratio").
+  virtual StepStats step_stats() const { return {}; }
 
   // Writes the whole state as one section named `section` (the writer must have no open section).
   virtual void save_state(core::BinaryWriter& out, std::string section) const;
@@ -63,6 +81,15 @@ class Optimizer {
   // the same names and shapes. A missing, extra or reshaped parameter is an Error naming it; on
   // any error this optimizer is left unchanged.
   virtual void load_state(core::SectionReader& in);
+
+  // The two halves of save/load, public so a composite can nest its parts' payloads in its own
+  // section. save_state = begin_section + write_state + end_section; load_state = read_state +
+  // expect_end + the returned action.
+  // Appends this optimizer's payload to the writer's open section.
+  virtual void write_state(core::BinaryWriter& out) const;
+  // Decodes and checks one payload at the reader's position (not requiring the section's end),
+  // changing nothing; returns the action that installs it (it does not throw).
+  [[nodiscard]] virtual std::function<void()> read_state(core::SectionReader& in);
 
  protected:
   struct ParamState {

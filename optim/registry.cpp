@@ -1,6 +1,7 @@
 #include "optim/registry.hpp"
 
 #include "optim/adam.hpp"
+#include "optim/bop.hpp"
 #include "optim/sgd.hpp"
 
 #include <fmt/format.h>
@@ -52,6 +53,7 @@ void register_builtin_optimizers(OptimizerRegistry& registry) {
   registry.add("sgd", optimizer_entry<SgdOptions>("sgd", make_sgd));
   registry.add("adam", optimizer_entry<AdamOptions>("adam", make_adam));
   registry.add("adamw", optimizer_entry<AdamOptions>("adamw", make_adamw));
+  registry.add("bop", optimizer_entry<BopOptions>("bop", make_bop));
 }
 
 void register_builtin_schedules(ScheduleRegistry& registry) {

@@ -15,7 +15,9 @@
 //   auto sched = schedule_registry().create("cosine", opt->lr(),
 //                                           OptionMap{{"total_steps", 10000}, {"warmup_steps", 500}});
 //
-// Built-in optimizers: "sgd" (SgdOptions), "adam", "adamw" (AdamOptions).
+// Built-in optimizers: "sgd" (SgdOptions), "adam", "adamw" (AdamOptions), "bop" (BopOptions: "lr"
+// is Bop's gamma, "threshold" its tau; every parameter it is given must hold +-1, so a model
+// normally reaches it through make_routing in optim/routing.hpp).
 // Built-in schedules: "constant", "step", "multistep", "cosine", "one_cycle" (their options
 // structs); every schedule also accepts WarmupOptions' keys (warmup_steps, warmup_start_factor)
 // and is wrapped in a linear warmup when warmup_steps > 0.

@@ -55,7 +55,7 @@ TEST_CASE("a bias is not decayed by make_sgd", "[optim][groups]") {
 TEST_CASE("optimizer registry: names, options, defaults", "[optim][registry]") {
   OptimizerRegistry registry("optimizer");
   register_builtin_optimizers(registry);
-  CHECK(registry.names() == std::vector<std::string>{"adam", "adamw", "sgd"});
+  CHECK(registry.names() == std::vector<std::string>{"adam", "adamw", "bop", "sgd"});
   CHECK_THROWS_WITH(registry.get("adma"), Contains("did you mean 'adam'"));
   CHECK_THROWS_WITH(register_builtin_optimizers(registry), Contains("already registered"));
 
