@@ -1,13 +1,14 @@
 // bench: speed of lowbit's kernels on this machine, measured against OpenBLAS sgemm in the same run.
 //
-//   bench [conv] [--batch 32] [--repeats 10] [--warmup 2] [--threads 0] [--json FILE]
+//   bench [conv|bgemm] [--batch 32] [--repeats 10] [--warmup 2] [--threads 0] [--json FILE]
 //
 // `bench conv` (the default mode) times conv2d forward, backward-input and backward-weight on the
 // ResNet-18 layer shapes at 28x28 and 14x14, beside OpenBLAS sgemm on the equivalent GEMM
 // (M = O, N = batch*OH*OW, K = C/groups*KH*KW) and on one big square GEMM. Every pass is counted
 // as flops = 2*N*O*OH*OW*(C/groups)*KH*KW; a time is the median of --repeats runs after --warmup
 // runs. Kernels are called through the dispatch table, so LOWBIT_KERNELS=reference times the
-// reference twins (slowly).
+// reference twins (slowly). `bench bgemm` (bench_bgemm.cpp) times the XNOR engine's binary GEMM
+// against sgemm on the same shapes, on 1 thread and on --threads (0: every core).
 
 #include "core/kernels/conv.hpp"
 #include "core/kernels/dispatch.hpp"
@@ -175,6 +176,11 @@ int run_conv(const Options& opt) {
 
 }  // namespace
 
+namespace lowbit::apps {
+int run_bench_bgemm(std::int64_t batch, int repeats, int warmup, int threads,
+                    const std::string& json);  // bench_bgemm.cpp
+}  // namespace lowbit::apps
+
 int main(int argc, char** argv) {
   CLI::App app{"bench: lowbit kernel speed against OpenBLAS sgemm on this machine"};
   Options opt;
@@ -192,9 +198,16 @@ int main(int argc, char** argv) {
   CLI::App* conv = app.add_subcommand(
       "conv", "conv2d forward/backward on ResNet-18 shapes vs sgemm (the default mode)");
   conv->fallthrough();  // `bench conv --batch 8` works as well as `bench --batch 8 conv`
+  CLI::App* bgemm = app.add_subcommand(
+      "bgemm", "XNOR binary GEMM vs sgemm on ResNet-18 GEMM shapes, 1 and --threads threads");
+  bgemm->fallthrough();
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
+  if (bgemm->parsed()) {
+    return lowbit::apps::run_bench_bgemm(opt.batch, opt.repeats, opt.warmup, opt.threads,
+                                         opt.json);
+  }
   if (opt.threads > 0) {
     omp_set_num_threads(opt.threads);
     openblas_set_num_threads(opt.threads);

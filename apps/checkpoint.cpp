@@ -32,6 +32,16 @@ class FlatWriter {
     const_cast<S&>(sub).visit(w);
     values.insert(w.values.begin(), w.values.end());
   }
+  template <typename S>
+  void list(const std::string& key, const std::vector<S>& items, const char*, const S&) {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      FlatWriter w;
+      w.prefix_ = join_path(prefix_, key) + "[" + std::to_string(i) + "]";
+      const_cast<S&>(items[i]).visit(w);
+      values.insert(w.values.begin(), w.values.end());
+    }
+    values[join_path(prefix_, key) + ".size"] = std::to_string(items.size());
+  }
   std::map<std::string, std::string> values;
 
  private:

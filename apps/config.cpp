@@ -1,5 +1,7 @@
 #include "apps/config.hpp"
 
+#include "apps/session.hpp"
+
 #include <filesystem>
 
 namespace lowbit::app {
@@ -21,6 +23,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   Config config;
   try {
     read_config(root, config);
+    check_config(config);
   } catch (const core::Error& e) {
     if (path.empty()) throw;
     throw core::Error(std::string(e.what()) + " (in " + path + ")");
@@ -37,6 +40,7 @@ Config parse_config(const std::string& yaml_text) {
   }
   Config config;
   read_config(root, config);
+  check_config(config);
   return config;
 }
 

@@ -3,6 +3,8 @@
 // configs/*.yaml hold only what differs from these; `train --print-config` shows all of it.
 
 #include "apps/config_schema.hpp"
+#include "quant/scheme.hpp"
+#include "quant/settings.hpp"
 
 #include <cstdint>
 #include <string>
@@ -15,6 +17,7 @@ struct ModelConfig {
   std::int64_t width = 0;              // 0: the builder's default width
   std::vector<std::int64_t> hidden{};  // mlp hidden sizes (empty: builder default)
   std::string stem = "cifar";
+  std::string block = "basic";
   double dropout = 0.0;
 
   template <typename V> void visit(V& v) {
@@ -23,6 +26,10 @@ struct ModelConfig {
     v.field("hidden", hidden, "hidden layer sizes for mlp");
     v.field("stem", stem, "resnet stem: cifar (3x3, stride 1) or imagenet (7x7/2 + maxpool)",
             one_of({"cifar", "imagenet"}));
+    v.field("block", block,
+            "resnet block: basic (two convs, one shortcut) or bireal (one shortcut around every conv, "
+            "no ReLU: Bi-Real Net)",
+            one_of({"basic", "bireal"}));
     v.field("dropout", dropout, "dropout after each hidden FC layer (before fc when there is none; 0 = none)",
             Validator<double>(non_negative));
   }
@@ -92,6 +99,9 @@ struct OptimConfig {
   double beta2 = 0.999;
   double eps = 1e-8;
   double clip_grad_norm = 0.0;  // 0 = off
+  std::string binary_optimizer = "none";  // bop: binary weights go to Bop, the rest to `name`
+  double bop_gamma = 1e-4;
+  double bop_threshold = 1e-8;
 
   template <typename V> void visit(V& v) {
     v.field("name", name, "optimizer: sgd, adam, adamw", one_of({"sgd", "adam", "adamw"}));
@@ -105,6 +115,13 @@ struct OptimConfig {
     v.field("eps", eps, "adam epsilon", Validator<double>(positive));
     v.field("clip_grad_norm", clip_grad_norm, "clip the global gradient norm (0 = off)",
             Validator<double>(non_negative));
+    v.field("binary_optimizer", binary_optimizer,
+            "none, or bop: binary weights are trained by Bop (flips, no latent weights), every other "
+            "parameter by `name`",
+            one_of({"none", "bop"}));
+    v.field("bop_gamma", bop_gamma, "Bop adaptivity rate (follows the LR schedule's decay)",
+            Validator<double>(positive));
+    v.field("bop_threshold", bop_threshold, "Bop flip threshold tau", Validator<double>(non_negative));
   }
 };
 
@@ -174,15 +191,82 @@ struct TrainConfig {
   }
 };
 
+// The fields of one layer's quantization (quant/settings.hpp), shared by quant: and its overrides.
+template <typename V>
+void visit_quant_settings(V& v, quant::QuantSettings& s) {
+  v.field("scheme", s.scheme,
+          "none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact (see quant/scheme.hpp)",
+          one_of(quant::scheme_names()));
+  v.field("weight_quantizer", s.weight_quantizer, "weight quantizer by name (empty = the scheme's)");
+  v.field("activation_quantizer", s.activation_quantizer,
+          "input (activation) quantizer by name (empty = the scheme's)");
+  v.field("weight_bits", s.weight_bits, "bits of multi-bit weight quantizers (dorefa, lsq)",
+          Validator<std::int64_t>(positive_int));
+  v.field("activation_bits", s.activation_bits, "bits of multi-bit activation quantizers (dorefa, lsq, pact)",
+          Validator<std::int64_t>(positive_int));
+  v.field("gradient_bits", s.gradient_bits, "DoReFa gradient bits on each quantized layer's output (32 = off)",
+          Validator<std::int64_t>(positive_int));
+  v.field("stochastic", s.stochastic, "binary_connect: stochastic binarization (evaluated with real weights)");
+  v.field("h", s.h, "binary_connect: binary weights are +-h", Validator<double>(positive));
+  v.field("h_glorot", s.h_glorot, "binary_connect: h = sqrt(1.5 / (fan_in + fan_out))");
+  v.field("latent_lr_scale", s.latent_lr_scale,
+          "binary_connect latent-weight LR multiplier: auto/glorot (1/sqrt(1.5/(fan_in+fan_out))) or none",
+          one_of({"auto", "glorot", "none"}));
+  v.field("clip_latent", s.clip_latent, "clip latent weights to the quantizer's range after each step");
+  v.field("bireal_weight_grad", s.bireal_weight_grad,
+          "bireal weight gradient: paper (x alpha) or code (clip STE only)", one_of({"paper", "code"}));
+  v.field("pact_alpha", s.pact_alpha, "pact: initial clipping level", Validator<double>(positive));
+  v.field("pact_alpha_decay", s.pact_alpha_decay, "pact: L2 weight on alpha",
+          Validator<double>(non_negative));
+}
+
+struct QuantOverrideConfig {
+  std::string match;
+  quant::QuantSettings settings;
+
+  template <typename V> void visit(V& v) {
+    v.field("match", match, "layer name or glob (* and ?), e.g. 'layer*.conv*' or '*downsample*'");
+    visit_quant_settings(v, settings);
+  }
+};
+
+struct QuantSection {
+  quant::QuantSettings defaults;
+  bool keep_first = true;
+  bool keep_last = true;
+  std::vector<QuantOverrideConfig> overrides{};
+
+  template <typename V> void visit(V& v) {
+    visit_quant_settings(v, defaults);
+    v.field("keep_first", keep_first, "keep the first conv/linear layer full precision");
+    v.field("keep_last", keep_last, "keep the last (classifier) layer full precision");
+    v.list("overrides", overrides,
+           "per-layer settings: each item has `match` plus any key above; it starts from the "
+           "defaults above and a later match wins",
+           QuantOverrideConfig{"", defaults});
+  }
+
+  quant::QuantConfig plan() const {
+    quant::QuantConfig q;
+    q.defaults = defaults;
+    q.keep_first = keep_first;
+    q.keep_last = keep_last;
+    for (const auto& o : overrides) q.overrides.push_back({o.match, o.settings});
+    return q;
+  }
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
   OptimConfig optim;
   ScheduleConfig schedule;
   TrainConfig train;
+  QuantSection quant;
 
   template <typename V> void visit(V& v) {
     v.section("model", model, "network architecture");
+    v.section("quant", quant, "how each layer's weights and inputs are quantized");
     v.section("data", data, "dataset and augmentation");
     v.section("optim", optim, "optimizer");
     v.section("schedule", schedule, "learning-rate schedule (per step)");

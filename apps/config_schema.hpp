@@ -98,6 +98,30 @@ class YamlReader {
     r.finish();
   }
 
+  // A list of mappings, each read strictly into a copy of `prototype` (so an item states only
+  // what differs from it). Absent: the list keeps its value.
+  template <typename S>
+  void list(const std::string& key, std::vector<S>& items, const char* help, const S& prototype) {
+    (void)help;
+    known_.push_back(key);
+    const YAML::Node node = child(key);
+    if (!node) return;
+    const std::string path = join_path(path_, key);
+    if (node.IsNull()) {
+      items.clear();
+      return;
+    }
+    if (!node.IsSequence()) core::fail("config: '{}' must be a list of mappings (- key: value)", path);
+    items.clear();
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      S item = prototype;
+      YamlReader r(node[i], path + "[" + std::to_string(i) + "]");
+      item.visit(r);
+      r.finish();
+      items.push_back(std::move(item));
+    }
+  }
+
   // Rejects keys no field or section claimed.
   void finish() const;
 
@@ -144,6 +168,18 @@ class YamlWriter {
     YamlWriter w(out_);
     const_cast<S&>(sub).visit(w);
     out_ << YAML::EndMap;
+  }
+
+  template <typename S>
+  void list(const std::string& key, const std::vector<S>& items, const char* help, const S&) {
+    out_ << YAML::Key << key << YAML::Comment(help) << YAML::Value << YAML::BeginSeq;
+    for (const auto& item : items) {
+      out_ << YAML::BeginMap;
+      YamlWriter w(out_);
+      const_cast<S&>(item).visit(w);
+      out_ << YAML::EndMap;
+    }
+    out_ << YAML::EndSeq;
   }
 
  private:

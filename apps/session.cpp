@@ -4,11 +4,18 @@
 #include "data/transforms.hpp"
 #include "layers/losses.hpp"
 #include "optim/adam.hpp"
+#include "optim/bop.hpp"
 #include "optim/registry.hpp"
+#include "optim/routing.hpp"
 #include "optim/sgd.hpp"
+#include "quant/quantizer.hpp"
+#include "quant/scheme.hpp"
+#include "quant/summary.hpp"
+#include "quant/training.hpp"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -23,7 +30,13 @@ void register_builtins() {
     layers::register_builtin_models();
     optim::register_builtin_optimizers();
     optim::register_builtin_schedules();
+    quant::register_builtin_quantizers();
   });
+}
+
+void check_config(const Config& config) {
+  register_builtins();
+  quant::validate(config.quant.plan());
 }
 
 int configure_threads(const TrainConfig& train) {
@@ -130,37 +143,78 @@ layers::ModelSpec model_spec(const Config& config, const data::Dataset& dataset)
   s.width = config.model.width;
   s.hidden = config.model.hidden;
   s.stem = config.model.stem;
+  s.block = config.model.block;
   s.dropout = config.model.dropout;
   return s;
 }
 
 layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset) {
   register_builtins();
-  return layers::build_model(model_spec(config, dataset), config.train.seed);
+  const layers::ModelSpec spec = model_spec(config, dataset);
+  const std::uint64_t seed = config.train.seed;
+  // Quantized layers are planned per name: the first and last layer are found by building the
+  // model once with a recording factory.
+  const quant::QuantConfig plan = config.quant.plan();
+  const auto names = quant::weight_layer_names(
+      [&](const layers::LayerFactory& f) { return layers::build_model(spec, seed, f); });
+  return layers::build_model(spec, seed, quant::make_layer_factory(plan, names));
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& c, const layers::Module& model) {
-  const auto params = model.named_parameters();
-  const auto rule = c.decay_all ? optim::NoDecayRule::none : optim::NoDecayRule::vectors;
+std::string model_summary(layers::Module& model, const data::Dataset& dataset) {
+  const data::ItemShape s = dataset.item_shape();
+  return quant::format_summary(quant::model_cost(model, core::Shape({s.c, s.h, s.w})));
+}
+
+namespace {
+
+// The configured SGD/Adam/AdamW over ready-made parameter groups.
+std::unique_ptr<optim::Optimizer> make_plain_optimizer(const OptimConfig& c,
+                                                       std::vector<optim::ParamGroup> groups) {
   if (c.name == "sgd") {
     optim::SgdOptions o;
     o.lr = c.lr;
     o.momentum = c.momentum;
     o.nesterov = c.nesterov && c.momentum > 0;
-    o.weight_decay = c.weight_decay;
-    o.no_decay = rule;
-    return optim::make_sgd(params, o);
+    return std::make_unique<optim::Sgd>(std::move(groups), o);
   }
   optim::AdamOptions o;
   o.lr = c.lr;
   o.beta1 = c.beta1;
   o.beta2 = c.beta2;
   o.eps = c.eps;
-  o.weight_decay = c.weight_decay;
-  o.no_decay = rule;
-  if (c.name == "adam") return optim::make_adam(params, o);
-  if (c.name == "adamw") return optim::make_adamw(params, o);
+  if (c.name == "adam") return std::make_unique<optim::Adam>(std::move(groups), o, false);
+  if (c.name == "adamw") return std::make_unique<optim::Adam>(std::move(groups), o, true);
   core::fail("config: optim.name '{}' is not an optimizer (sgd, adam, adamw)", c.name);
+}
+
+}  // namespace
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& c, layers::Module& model) {
+  const auto rule = c.decay_all ? optim::NoDecayRule::none : optim::NoDecayRule::vectors;
+  if (c.binary_optimizer == "bop") {
+    // Bop (Helwegen et al. 2019) trains the binary weights themselves: they are set to sign(W)
+    // here (a resumed run then loads its own +-1 weights), every other parameter goes to `name`.
+    const auto binary = quant::binary_weight_names(model);
+    core::check(!binary.empty(),
+                "config: optim.binary_optimizer is bop, but no layer has binary weights. HINT: set "
+                "quant.scheme to bnn, xnor, bireal or binary_connect");
+    for (const auto& [name, p] : model.named_parameters()) {
+      if (std::find(binary.begin(), binary.end(), name) != binary.end()) optim::binarize_in_place(p);
+    }
+    return optim::make_routing(
+        model.named_parameters(),
+        [binary](const std::string& name, const core::Tensor&) {
+          return std::find(binary.begin(), binary.end(), name) != binary.end();
+        },
+        [&c](const optim::NamedParams& p) {
+          return optim::make_bop(p, {.lr = c.bop_gamma, .threshold = c.bop_threshold});
+        },
+        [&c, rule](const optim::NamedParams& p) {
+          return make_plain_optimizer(c, optim::make_param_groups(p, c.weight_decay, rule));
+        });
+  }
+  // Latent weights with an LR multiplier (BinaryConnect's Glorot scale) get groups of their own.
+  return make_plain_optimizer(c, quant::make_param_groups(model, c.weight_decay, rule));
 }
 
 std::unique_ptr<optim::LrSchedule> make_schedule(const Config& config, std::int64_t steps_per_epoch) {

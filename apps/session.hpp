@@ -14,8 +14,11 @@
 
 namespace lowbit::app {
 
-// Fills every built-in registry once (datasets, models, optimizers, schedules).
+// Fills every built-in registry once (datasets, models, optimizers, schedules, quantizers).
 void register_builtins();
+
+// Checks what the schema alone cannot (quantizer names and roles, bits): load_config calls it.
+void check_config(const Config& config);
 
 // Sets the OpenMP (and so OpenBLAS) thread count from train.threads / OMP_NUM_THREADS; returns it.
 int configure_threads(const TrainConfig& train);
@@ -35,8 +38,11 @@ std::unique_ptr<data::DataLoader> make_eval_loader(const Config& config, const D
 layers::ModelSpec model_spec(const Config& config, const data::Dataset& dataset);
 layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset);
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& config,
-                                                 const layers::Module& model);
+// Per layer: weight/input bits, parameters, MACs, float vs packed bytes (quant/summary.hpp).
+std::string model_summary(layers::Module& model, const data::Dataset& dataset);
+
+// Parameter groups from the model (quant::make_param_groups) and the configured optimizer.
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& config, layers::Module& model);
 std::unique_ptr<optim::LrSchedule> make_schedule(const Config& config, std::int64_t steps_per_epoch);
 
 // The configured loss on a batch: logits (N, C), labels (N) i64 -> scalar.

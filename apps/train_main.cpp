@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     if (summary_only) {
       const auto data = app::load_datasets(request.config.data, request.config.train.seed);
       const auto model = app::build_model(request.config, *data.train);
-      fmt::print("{}\n", layers::summary(*model));
+      fmt::print("{}\n", app::model_summary(*model, *data.train));
       return 0;
     }
     return app::run_training(request);

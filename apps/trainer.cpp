@@ -8,6 +8,7 @@
 #include "apps/session.hpp"
 #include "core/ops.hpp"
 #include "optim/clip.hpp"
+#include "quant/training.hpp"
 
 #include <fmt/format.h>
 
@@ -158,7 +159,7 @@ int run_training(const TrainRequest& request) {
     save_checkpoint((run.dir / name).string(), run.config, run.state);
   };
 
-  progress.line(layers::summary(*run.model));
+  progress.line(model_summary(*run.model, *run.data.train));
   progress.line(fmt::format("data: {} train / {} test examples of {}, {} classes; {} steps per epoch; {} threads",
                             run.data.train->size(), run.data.test->size(), run.data.train->item_shape().str(),
                             run.data.train->num_classes(), steps_per_epoch, threads));
@@ -201,7 +202,10 @@ int run_training(const TrainRequest& request) {
       run.optimizer->set_lr(lr);
 
       const core::Tensor logits = (*run.model)(batch.images);
-      const core::Tensor loss = compute_loss(cfg.train, logits, batch.labels);
+      core::Tensor loss = compute_loss(cfg.train, logits, batch.labels);
+      if (const core::Tensor reg = quant::quantizer_regularization(*run.model); reg.defined()) {
+        loss = loss + reg;
+      }
       const double loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         const fs::path last = run.dir / "last.ckpt";
@@ -215,6 +219,7 @@ int run_training(const TrainRequest& request) {
       loss.backward();
       if (cfg.optim.clip_grad_norm > 0) optim::clip_grad_norm(run.optimizer->params(), cfg.optim.clip_grad_norm);
       run.optimizer->step();
+      quant::apply_latent_constraints(*run.model);
       ++p.step;
 
       const auto pred = core::argmax(logits.detach(), 1).to_vector<std::int64_t>();

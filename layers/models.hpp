@@ -19,6 +19,8 @@
 //              flatten, hidden fc<j> with bn_fc<j>, relu_fc<j>, [drop_fc<j>]; [dropout]; fc
 //   resnet*:   conv1, bn1, relu, [maxpool], layer<s>.<b>.{conv1,bn1,relu1,conv2,bn2,
 //              downsample.0,downsample.1,relu2}, avgpool, [dropout], fc  (torchvision's keys)
+//   resnet* with block bireal: conv1, bn1, relu, [maxpool], layer<s>.<b>.{conv,bn,
+//              downsample.0 (avgpool), downsample.1 (conv1x1), downsample.2 (bn)}, avgpool, fc
 
 #include "core/registry.hpp"
 #include "layers/factory.hpp"
@@ -45,6 +47,8 @@ struct ModelSpec {
   std::vector<std::int64_t> hidden;
   std::string stem = "cifar";  // resnets only: "cifar" (3x3 s1, no maxpool) or "imagenet"
                                // (7x7 s2 + 3x3 s2 maxpool)
+  std::string block = "basic";  // resnets only: "basic" (BasicBlock) or "bireal" (BiRealBlock: one
+                                // shortcut per conv, two blocks per BasicBlock, no ReLU)
   double dropout = 0.0;        // p of Dropout after each hidden FC (or before fc when none)
 };
 

@@ -47,6 +47,9 @@ void add_classifier(Sequential& net, const LayerBuilder& b, const ModelSpec& spe
 }
 
 void reject_resnet_fields(const ModelSpec& spec) {
+  core::check(spec.block == "basic",
+              "model '{}': 'block' applies to the resnets only. HINT: remove block: {}", spec.name,
+              spec.block);
   core::check(spec.stem == "cifar",
               "model '{}': 'stem' applies to the resnets only. HINT: remove stem: {}", spec.name,
               spec.stem);

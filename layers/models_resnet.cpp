@@ -22,10 +22,12 @@ ModulePtr build_resnet(const ModelSpec& spec, const LayerFactory& factory, std::
               "model '{}' has no hidden fully connected layers. HINT: remove 'hidden' (use "
               "'width' to scale the channels)",
               spec.name);
+  core::check(spec.block == "basic" || spec.block == "bireal",
+              "model '{}': block must be 'basic' or 'bireal', got '{}'", spec.name, spec.block);
   const std::int64_t w = spec.width > 0 ? spec.width : default_width;
   const LayerBuilder b(factory, seed);
   auto net = std::make_shared<Sequential>(
-      fmt::format("{}({} stem, width {})", spec.name.empty() ? "resnet" : spec.name, spec.stem, w));
+      fmt::format("{}({} stem, {} blocks, width {})", spec.name.empty() ? "resnet" : spec.name, spec.stem, spec.block, w));
   // Stem. cifar: conv3x3 s1 p1. imagenet: conv7x7 s2 p3, then maxpool 3x3 s2 p1.
   const bool imagenet = spec.stem == "imagenet";
   net->add("conv1", b.conv(imagenet ? Conv2dOptions{spec.in_channels, w, 7, 2, 3, 1, 1, false}
@@ -40,9 +42,16 @@ ModulePtr build_resnet(const ModelSpec& spec, const LayerFactory& factory, std::
     const std::string stage = fmt::format("layer{}", s + 1);
     auto layer = std::make_shared<Sequential>();
     const std::int64_t out = w << s;
-    for (int k = 0; k < blocks[s]; ++k) {
+    const bool bireal = spec.block == "bireal";
+    const int count = bireal ? 2 * blocks[s] : blocks[s];  // a BiRealBlock holds one conv
+    for (int k = 0; k < count; ++k) {
       const std::int64_t stride = (s > 0 && k == 0) ? 2 : 1;
-      layer->add(std::make_shared<BasicBlock>(in, out, stride, b, fmt::format("{}.{}", stage, k)));
+      const std::string prefix = fmt::format("{}.{}", stage, k);
+      if (bireal) {
+        layer->add(std::make_shared<BiRealBlock>(in, out, stride, b, prefix));
+      } else {
+        layer->add(std::make_shared<BasicBlock>(in, out, stride, b, prefix));
+      }
       in = out;
     }
     net->add(stage, layer);

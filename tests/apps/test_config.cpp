@@ -74,3 +74,38 @@ TEST_CASE("config: the printed config reads back to the same config", "[config]"
   CHECK_THAT(text, Contains("lr: 0.0125"));
   CHECK(to_yaml(parse(text)) == text);
 }
+
+TEST_CASE("config: the quant section, its per-layer overrides and their errors", "[config]") {
+  const std::string text = R"(quant:
+  scheme: dorefa
+  weight_bits: 2
+  activation_bits: 2
+  overrides:
+    - match: "layer*.conv*"
+      weight_bits: 4
+    - match: "*downsample*"
+      scheme: none
+)";
+  const lowbit::app::Config c = lowbit::app::parse_config(text);
+  REQUIRE(c.quant.overrides.size() == 2);
+  // An item starts from the defaults above it and changes only what it states.
+  CHECK(c.quant.overrides[0].settings.scheme == "dorefa");
+  CHECK(c.quant.overrides[0].settings.weight_bits == 4);
+  CHECK(c.quant.overrides[0].settings.activation_bits == 2);
+  CHECK(c.quant.overrides[1].settings.scheme == "none");
+  // The printed config reads back to the same plan.
+  const lowbit::app::Config again = lowbit::app::parse_config(lowbit::app::to_yaml(c));
+  REQUIRE(again.quant.overrides.size() == 2);
+  CHECK(again.quant.overrides[0].match == "layer*.conv*");
+  CHECK(again.quant.overrides[0].settings.weight_bits == 4);
+
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  scheme: bnnn\n"), Contains("bnn"));
+  CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  overrides:\n    - match: fc\n      sceme: none\n"),
+                    Contains("quant.overrides[0].sceme") && Contains("scheme"));
+  CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  overrides: {match: fc}\n"), Contains("must be a list"));
+  CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  activation_quantizer: xnor\n"),
+                    Contains("quantizes weights only"));
+  CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  overrides:\n    - scheme: bnn\n"),
+                    Contains("match is empty"));
+}

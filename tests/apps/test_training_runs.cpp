@@ -197,3 +197,42 @@ TEST_CASE("train: a non-finite loss stops the run and keeps the last good checkp
   const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + (out / "last.ckpt").string());
   CHECK(e.exit_code == 0);
 }
+
+TEST_CASE("train: quantized schemes train, resume exactly after kill -9, and evaluate", "[apps][runs]") {
+  // mlp fc1 (float: first), fc2 (quantized), fc (float: last). Each scheme brings its own state:
+  // Bop's gradient EMA behind a routing optimizer, stochastic BinaryConnect's generator, LSQ's
+  // learned steps and their initialisation flag, PACT's alpha.
+  const std::vector<std::pair<std::string, std::string>> schemes{
+      {"bnn_bop", "--set quant.scheme=bnn --set optim.name=adam --set optim.lr=0.01 "
+                  "--set optim.binary_optimizer=bop --set optim.bop_gamma=0.001"},
+      {"bc_stochastic", "--set quant.scheme=binary_connect --set quant.stochastic=true"},
+      {"lsq", "--set quant.scheme=lsq --set quant.weight_bits=2 --set quant.activation_bits=2"},
+      {"pact", "--set quant.scheme=pact --set quant.weight_bits=2 --set quant.activation_bits=2"},
+  };
+  for (const auto& [name, sets] : schemes) {
+    SECTION(name) {
+      TempDir tmp("quant_" + name);
+      std::string text = kConfig;
+      text.replace(text.find("hidden: [32]"), 12, "hidden: [32, 32]");
+      const std::string cfg = write_config(tmp.path, text);
+      const fs::path a = tmp.path / "a", b = tmp.path / "b";
+      const Result full = run(train("--config " + cfg + " --out " + a.string() + " " + sets));
+      INFO(full.output);
+      REQUIRE(full.exit_code == 0);
+      CHECK_THAT(full.output, Contains("QuantLinear"));
+      const Result killed =
+          run("LOWBIT_DEBUG_KILL_AT_STEP=13 " + train("--config " + cfg + " --out " + b.string() + " " + sets));
+      REQUIRE(killed.exit_code == 128 + 9);
+      const Result resumed = run(train("--config " + cfg + " --out " + b.string() + " --resume auto " + sets));
+      INFO(resumed.output);
+      REQUIRE(resumed.exit_code == 0);
+      CHECK(train_rows(a) == train_rows(b));
+      const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + (a / "best.ckpt").string() + " --json");
+      INFO(e.output);
+      REQUIRE(e.exit_code == 0);
+      const auto pos = e.output.find("\"accuracy\": ");
+      REQUIRE(pos != std::string::npos);
+      CHECK(std::stod(e.output.substr(pos + 12)) > 0.5);
+    }
+  }
+}
