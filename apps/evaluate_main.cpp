@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   using namespace lowbit;
   CLI::App cli{"lowbit evaluate: evaluates a training checkpoint on a dataset split.\n"
                "Example: evaluate --checkpoint runs/fmnist_lenet_fp/best.ckpt"};
-  std::string checkpoint, split = "test", data_root;
+  std::string checkpoint, split = "test", data_root, predictions;
   bool json = false;
   std::int64_t threads = 0;
   cli.add_option("--checkpoint", checkpoint, "checkpoint file (last.ckpt, best.ckpt, ...)")->required();
@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   cli.add_option("--data-root", data_root, "dataset folder (default: the one the run used)");
   cli.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   cli.add_flag("--json", json, "print the result as JSON");
+  cli.add_option("--predictions", predictions, "write index,label,prediction per example (CSV)");
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     const auto& dataset = split == "test" ? data.test : data.train;
     auto loader = app::make_eval_loader(config, data, dataset);
     const app::EvalResult r = app::evaluate(*model, *loader, config.train, dataset->num_classes());
+    if (!predictions.empty()) app::write_predictions_csv(r, predictions);
     if (json) {
       fmt::print("{}", app::format_json(r, dataset->class_names()));
     } else {

@@ -4,6 +4,8 @@
 #include "core/ops.hpp"
 
 #include <fmt/format.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace lowbit::app {
@@ -39,6 +41,8 @@ EvalResult evaluate(layers::Module& model, data::DataLoader& loader, const Train
     for (std::size_t i = 0; i < pred.size(); ++i) {
       r.confusion[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(pred[i])] += 1;
       correct += pred[i] == truth[i];
+      r.labels.push_back(truth[i]);
+      r.predictions.push_back(pred[i]);
     }
     r.count += batch.size();
   }
@@ -80,6 +84,17 @@ std::string format_json(const EvalResult& r, const std::vector<std::string>& nam
   j["class_accuracy"] = r.class_accuracy();
   j["confusion"] = r.confusion;
   return j.dump(2) + "\n";
+}
+
+void write_predictions_csv(const EvalResult& r, const std::string& path) {
+  std::string text = "index,label,prediction\n";
+  for (std::size_t i = 0; i < r.predictions.size(); ++i) {
+    text += fmt::format("{},{},{}\n", i, r.labels[i], r.predictions[i]);
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  core::check(static_cast<bool>(out), "cannot write predictions to '{}'", path);
 }
 
 }  // namespace lowbit::app

@@ -16,6 +16,7 @@ struct EvalResult {
   double accuracy = 0.0;  // fraction correct
   std::int64_t count = 0;
   std::vector<std::vector<std::int64_t>> confusion;  // [true class][predicted class]
+  std::vector<std::int64_t> labels, predictions;     // per example, in split order
   std::vector<double> class_accuracy() const;
 };
 
@@ -28,5 +29,7 @@ EvalResult evaluate(layers::Module& model, data::DataLoader& loader, const Train
 std::string format_report(const EvalResult& r, const std::vector<std::string>& class_names);
 // The same as one JSON object.
 std::string format_json(const EvalResult& r, const std::vector<std::string>& class_names);
+// "index,label,prediction" per example (the same CSV as `infer --predictions`).
+void write_predictions_csv(const EvalResult& r, const std::string& path);
 
 }  // namespace lowbit::app

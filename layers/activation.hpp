@@ -20,6 +20,8 @@ class HardTanh : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "HardTanh"; }
   std::string describe() const override;
+  float lo() const { return lo_; }
+  float hi() const { return hi_; }
 
  private:
   float lo_, hi_;

@@ -40,8 +40,16 @@ Tensor QuantConv2d::forward(const Tensor& x) {
                x.shape());
   }
   last_output_pixels_ = options_.output_size(x.size(2)) * options_.output_size(x.size(3));
-  Tensor y = core::conv2d(quantizers_.input->forward(x), quantizers_.weight->forward(weight_), bias_,
-                          options_.params());
+  const FactoredWeight w = quantizers_.weight->factored(weight_);
+  const Tensor xq = quantizers_.input->forward(x);
+  Tensor y;
+  if (w.out_scale.defined()) {  // (dot) * scale + bias, as the engine computes it
+    y = core::conv2d(xq, w.values, Tensor(), options_.params()) *
+        w.out_scale.reshape({1, options_.out_channels, 1, 1});
+    if (bias_.defined()) y = y + bias_.reshape({1, options_.out_channels, 1, 1});
+  } else {
+    y = core::conv2d(xq, w.values, bias_, options_.params());
+  }
   return quantizers_.gradient ? quantizers_.gradient->forward(y) : y;
 }
 
@@ -65,7 +73,15 @@ Tensor QuantLinear::forward(const Tensor& x) {
   if (x.dim() != 2 || x.size(1) != options_.in_features) {
     core::fail("{}: expected input (N, {}), got {}", describe(), options_.in_features, x.shape());
   }
-  Tensor y = core::linear(quantizers_.input->forward(x), quantizers_.weight->forward(weight_), bias_);
+  const FactoredWeight w = quantizers_.weight->factored(weight_);
+  const Tensor xq = quantizers_.input->forward(x);
+  Tensor y;
+  if (w.out_scale.defined()) {
+    y = core::linear(xq, w.values, Tensor()) * w.out_scale.reshape({1, options_.out_features});
+    if (bias_.defined()) y = y + bias_.reshape({1, options_.out_features});
+  } else {
+    y = core::linear(xq, w.values, bias_);
+  }
   return quantizers_.gradient ? quantizers_.gradient->forward(y) : y;
 }
 

@@ -24,8 +24,19 @@ namespace lowbit::quant {
 
 using core::Tensor;
 
+// Weights Q(W) written as out_scale[o] * values[o, ...] (out_scale undefined: Q(W) = values).
+// Layers convolve with `values` and scale the output, so a binary conv computes the exact integer
+// dot product first and multiplies once, as the XNOR engine does (export reproduces it bit for
+// bit).
+struct FactoredWeight {
+  Tensor values;
+  Tensor out_scale;  // (out) or undefined
+};
+
 class Quantizer : public layers::Module {
  public:
+  // Q(W) for a weight quantizer, factored as above; the default does not factor.
+  virtual FactoredWeight factored(const Tensor& w) { return {forward(w), Tensor()}; }
   // Bits of the quantized values: 1 binary, k for k-bit grids, 32 for the identity.
   virtual int bits() const = 0;
   // After each optimizer step the latent weights are clipped to [-c, c] (weight quantizers).

@@ -67,6 +67,15 @@ Tensor ScaledSignQuantizer::forward(const Tensor& w) {
   return scaled_sign_ste(w, alpha, mode_ == Mode::bireal_paper);
 }
 
+FactoredWeight ScaledSignQuantizer::factored(const Tensor& w) {
+  core::check(w.dim() >= 2, "{}: expected weights (out, ...), got {}", type_name(), w.shape());
+  if (mode_ == Mode::xnor) return {sign_ste(w, SignGrad::clipped), mean_abs_per_row(w)};
+  if (mode_ == Mode::bireal_paper) {
+    return {sign_ste(w, SignGrad::clipped), mean_abs_per_row(w.detach())};
+  }
+  return {forward(w), Tensor()};
+}
+
 std::optional<float> ScaledSignQuantizer::latent_clip() const {
   if (!clip_) return std::nullopt;
   return 1.0f;
@@ -96,6 +105,13 @@ Tensor DorefaWeightQuantizer::forward(const Tensor& w) {
   const Tensor m = core::max(core::abs(t).reshape({-1}), 0);  // max|tanh(w)|, not detached
   const Tensor unit = t / m * 0.5f + 0.5f;
   return 2.0f * quantize_unit(unit, bits_) - 1.0f;
+}
+
+FactoredWeight DorefaWeightQuantizer::factored(const Tensor& w) {
+  if (bits_ != 1) return {forward(w), Tensor()};
+  const auto e = static_cast<float>(core::mean(core::abs(w.detach())).item());
+  if (e == 0.0f) return {sign_ste(w, SignGrad::identity), Tensor()};
+  return {sign_ste(w / e, SignGrad::identity), Tensor::full({w.size(0)}, e)};
 }
 
 std::string DorefaWeightQuantizer::describe() const { return fmt::format("dorefa(w{})", bits_); }

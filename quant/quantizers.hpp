@@ -71,6 +71,9 @@ class ScaledSignQuantizer : public Quantizer {
   enum class Mode { xnor, bireal_paper, bireal_code };
   ScaledSignQuantizer(Mode mode, bool clip) : mode_(mode), clip_(clip) {}
   Tensor forward(const Tensor& w) override;
+  // xnor and bireal_paper: values = sign(W) (hardtanh STE), out_scale = alpha (detached for
+  // bireal); the same gradients as forward(). bireal_code does not factor.
+  FactoredWeight factored(const Tensor& w) override;
   int bits() const override { return 1; }
   std::optional<float> latent_clip() const override;
   std::string type_name() const override { return mode_ == Mode::xnor ? "xnor" : "bireal"; }
@@ -89,6 +92,8 @@ class DorefaWeightQuantizer : public Quantizer {
  public:
   explicit DorefaWeightQuantizer(int bits);
   Tensor forward(const Tensor& w) override;
+  // k = 1: values = sign(w/E) (identity STE), out_scale = E; k >= 2 does not factor.
+  FactoredWeight factored(const Tensor& w) override;
   int bits() const override { return bits_; }
   std::string type_name() const override { return "dorefa"; }
   std::string describe() const override;

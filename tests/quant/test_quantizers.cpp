@@ -300,3 +300,27 @@ TEST_CASE("PACT: the methods.md example and the alpha gradient against finite di
   quant::PactQuantizer p(2, 10.0f, 0.01f);
   REQUIRE(values(p.regularizer())[0] == Approx(1.0f));  // 0.01 * 10^2
 }
+
+TEST_CASE("factored weights: conv with (values, out_scale) equals conv with Q(W), same gradients", "[quant]") {
+  using Mode = quant::ScaledSignQuantizer::Mode;
+  std::vector<std::shared_ptr<quant::Quantizer>> qs{
+      std::make_shared<quant::ScaledSignQuantizer>(Mode::xnor, true),
+      std::make_shared<quant::ScaledSignQuantizer>(Mode::bireal_paper, true),
+      std::make_shared<quant::DorefaWeightQuantizer>(1)};
+  core::Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  for (auto& q : qs) {
+    INFO(q->describe());
+    Tensor w1 = test::uniform({4, 3, 3, 3}, -1.2f, 1.2f, 17), w2 = test::uniform({4, 3, 3, 3}, -1.2f, 1.2f, 17);
+    const Tensor x = test::uniform({2, 3, 5, 5}, -1, 1, 18, false);
+    const Tensor up = test::uniform({2, 4, 5, 5}, -1, 1, 19, false);
+    const Tensor a = core::conv2d(x, q->forward(w1), Tensor(), p);
+    const quant::FactoredWeight f = q->factored(w2);
+    REQUIRE(f.out_scale.defined());
+    const Tensor b = core::conv2d(x, f.values, Tensor(), p) * f.out_scale.reshape({1, 4, 1, 1});
+    REQUIRE(test::max_rel_error(a, b) < 1e-5);
+    a.backward(up);
+    b.backward(up);
+    REQUIRE(test::max_rel_error(w1.grad(), w2.grad()) < 1e-4);
+  }
+}

@@ -1,0 +1,64 @@
+// export: a training checkpoint -> an integer model (.lbm) for the XNOR engine (quant/export.hpp).
+
+#include "apps/checkpoint.hpp"
+#include "apps/session.hpp"
+#include "quant/export.hpp"
+#include "quant/xnor/model.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <exception>
+#include <filesystem>
+
+int main(int argc, char** argv) {
+  using namespace lowbit;
+  CLI::App cli{"lowbit export: turns a trained checkpoint into an integer model (.lbm) that `infer` "
+               "runs with the bit-packed XNOR/popcount engine.\n"
+               "Example: export --checkpoint runs/fmnist_bnn/best.ckpt -o bnn.lbm"};
+  std::string checkpoint, output, data_root;
+  bool quiet = false;
+  cli.add_option("--checkpoint", checkpoint, "checkpoint file (best.ckpt, last.ckpt, ...)")->required();
+  cli.add_option("-o,--output", output, "integer model file to write (.lbm)")->required();
+  cli.add_option("--data-root", data_root, "dataset folder for the normalisation statistics "
+                                           "(default: the one the run used)");
+  cli.add_flag("-q,--quiet", quiet, "do not print the model summary");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    app::Config config = app::read_checkpoint_config(checkpoint);
+    if (!data_root.empty()) config.data.root = data_root;
+    const auto data = app::load_datasets(config.data, config.train.seed);
+    const auto model = app::build_model(config, *data.train);
+    app::load_checkpoint_model(checkpoint, *model);
+    model->eval();
+    const data::ItemShape s = data.train->item_shape();
+    quant::ExportInput in;
+    in.channels = s.c;
+    in.height = s.h;
+    in.width = s.w;
+    if (config.data.normalize) {
+      in.mean = data.stats.mean;
+      in.std = data.stats.std;
+    }
+    quant::xnor::Model m = quant::export_model(*model, in);
+    m.class_names = data.train->class_names();
+    m.metadata["source"] = std::filesystem::absolute(checkpoint).string();
+    m.metadata["dataset"] = config.data.dataset;
+    m.metadata["model"] = config.model.name;
+    m.metadata["scheme"] = config.quant.defaults.scheme;
+    quant::xnor::save_model(m, output);
+    if (!quiet) fmt::print("{}\n", quant::xnor::summary(m));
+    const auto ckpt_bytes = std::filesystem::file_size(checkpoint);
+    const auto lbm_bytes = std::filesystem::file_size(output);
+    const auto float_bytes = static_cast<std::uintmax_t>(model->num_parameters()) * 4;
+    fmt::print("wrote {}: {} bytes; the float parameters take {} bytes ({:.1f}x), the checkpoint {} "
+               "bytes with optimizer state ({:.1f}x)\n",
+               output, lbm_bytes, float_bytes, static_cast<double>(float_bytes) / static_cast<double>(lbm_bytes),
+               ckpt_bytes, static_cast<double>(ckpt_bytes) / static_cast<double>(lbm_bytes));
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+}
