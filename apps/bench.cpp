@@ -179,6 +179,9 @@ int run_conv(const Options& opt) {
 namespace lowbit::apps {
 int run_bench_bgemm(std::int64_t batch, int repeats, int warmup, int threads,
                     const std::string& json);  // bench_bgemm.cpp
+int run_bench_model(const std::string& checkpoint, const std::string& config,
+                    const std::vector<std::int64_t>& batches, int repeats, int warmup,
+                    int threads);  // bench_model.cpp
 }  // namespace lowbit::apps
 
 int main(int argc, char** argv) {
@@ -201,8 +204,25 @@ int main(int argc, char** argv) {
   CLI::App* bgemm = app.add_subcommand(
       "bgemm", "XNOR binary GEMM vs sgemm on ResNet-18 GEMM shapes, 1 and --threads threads");
   bgemm->fallthrough();
+  std::string model_checkpoint, model_config;
+  std::vector<std::int64_t> model_batches{1, 32};
+  CLI::App* model = app.add_subcommand(
+      "model", "an exported model in the XNOR engine vs its float twin in lowbit and PyTorch");
+  model->add_option("--checkpoint", model_checkpoint, "trained checkpoint to export and time");
+  model->add_option("--config", model_config, "or a config (untrained weights: speed only)");
+  model->add_option("--batches", model_batches, "batch sizes")->delimiter(',')->capture_default_str();
+  model->fallthrough();
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
+
+  if (model->parsed()) {
+    if (model_checkpoint.empty() == model_config.empty()) {
+      fmt::print(stderr, "error: bench model needs --checkpoint FILE or --config FILE (one of them)\n");
+      return 2;
+    }
+    return lowbit::apps::run_bench_model(model_checkpoint, model_config, model_batches, opt.repeats,
+                                         opt.warmup, opt.threads);
+  }
 
   if (bgemm->parsed()) {
     return lowbit::apps::run_bench_bgemm(opt.batch, opt.repeats, opt.warmup, opt.threads,

@@ -9,11 +9,11 @@
 // the layer the shape came from. Times are medians of --repeats runs after --warmup runs.
 // OpenBLAS is its OpenMP build (DESIGN.md: the pthread build busy-waits and starves OpenMP).
 
-#include <CLI/CLI.hpp>
 #include <cblas.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <omp.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -95,7 +95,8 @@ std::vector<std::uint64_t> random_rows(i64 rows, i64 bits, std::mt19937_64& gen)
   const i64 words = xnor::words_for(bits);
   auto v = random_words(rows * words, gen);
   if (bits % 64 != 0) {
-    for (i64 r = 0; r < rows; ++r) v[static_cast<std::size_t>(r * words + words - 1)] &= (1ull << (bits % 64)) - 1;
+    for (i64 r = 0; r < rows; ++r)
+      v[static_cast<std::size_t>(r * words + words - 1)] &= (1ull << (bits % 64)) - 1;
   }
   return v;
 }
@@ -111,32 +112,32 @@ Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
   Result r{sh};
   {
     std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-    std::vector<float> a(static_cast<std::size_t>(sh.M * sh.K)), w(static_cast<std::size_t>(sh.N * sh.K));
+    std::vector<float> a(static_cast<std::size_t>(sh.M * sh.K)),
+        w(static_cast<std::size_t>(sh.N * sh.K));
     std::vector<float> c(static_cast<std::size_t>(sh.M * sh.N));
     for (float& e : a) e = d(gen);
     for (float& e : w) e = d(gen);
     r.sgemm = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(sh.M),
-                  static_cast<int>(sh.N), static_cast<int>(sh.K), 1.0f, a.data(),
-                  static_cast<int>(sh.K), w.data(), static_cast<int>(sh.K), 0.0f, c.data(),
-                  static_cast<int>(sh.N));
-    });
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(sh.M),
+                            static_cast<int>(sh.N), static_cast<int>(sh.K), 1.0f, a.data(),
+                            static_cast<int>(sh.K), w.data(), static_cast<int>(sh.K), 0.0f,
+                            c.data(), static_cast<int>(sh.N));
+              });
   }
   {
     const auto a = random_rows(sh.M, sh.K, gen), w = random_rows(sh.N, sh.K, gen);
     std::vector<std::int32_t> c(static_cast<std::size_t>(sh.M * sh.N));
     r.bgemm = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
-      k.bgemm(a.data(), w.data(), sh.M, sh.N, sh.K, c.data(), sh.N);
-    });
+                k.bgemm(a.data(), w.data(), sh.M, sh.N, sh.K, c.data(), sh.N);
+              });
   }
   if (sh.conv.batch > 0) {
     const xnor::BConvShape& s = sh.conv;
     const auto in = random_rows(s.batch * s.in_h * s.in_w, s.in_c, gen);
     const auto w = random_rows(s.out_c * s.kernel * s.kernel, s.in_c, gen);
     std::vector<std::int32_t> c(static_cast<std::size_t>(sh.M * sh.N));
-    r.bconv = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
-      k.bconv2d(in.data(), w.data(), s, c.data());
-    });
+    r.bconv = macs * 1e-9 /
+              median_seconds(repeats, warmup, [&] { k.bconv2d(in.data(), w.data(), s, c.data()); });
   }
   return r;
 }

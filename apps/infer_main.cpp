@@ -262,9 +262,14 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   cli.add_flag("--summary", o.summary, "print the model's layer table first");
   cli.add_flag("--profile", o.profile, "print the engine's time per op after a dataset run");
+  std::vector<std::string> plugins;
+  cli.add_option("--plugin", plugins,
+                 "load a plugin shared library, e.g. one adding a dataset for --data (repeatable)")
+      ->take_all();
   CLI11_PARSE(cli, argc, argv);
 
   try {
+    app::load_plugins(plugins);
     app::TrainConfig threads_config;
     threads_config.threads = o.threads;
     const int threads = app::configure_threads(threads_config);

@@ -1,0 +1,292 @@
+// The optimized binary / bit-plane GEMM and convolution driver, portable code over a GemmIsa
+// (kernels_detail.hpp), which computes the popcounts.
+//
+// Both problems are one GEMM of popcounts P(r, j) = popcount(op(A_r, W_j)) over kw words:
+//  - binary (op xor): A rows are the activation rows, W rows the weight rows; dot = K - 2*P.
+//  - planes (op and): A row (m, i) is plane i of activation row m, W row (n, j) plane j of
+//    weight row n; dot(m, n) = sum_i,j 2^(i+j) P((m, i), (n, j)).
+// A convolution's A rows come from a packed-bit im2col: output pixel (n, oh, ow), plane i, is the
+// concatenation over the KH*KW taps of the input pixel's plane-i words (words(C) each, so the
+// padding bits inside are 0 on both sides), zero words for out-of-bounds taps. A zero word XOR a
+// weight tap counts as Cin - 2*popcount(w_tap) in a binary dot, where zero padding must count
+// nothing, so border pixels subtract that per-tap weight sum (precomputed per channel and tap).
+// Under AND a zero word counts nothing already. A 1x1 stride-1 unpadded convolution reads the
+// input directly.
+//
+// The operands are packed into the ISA's panel format once per call (activations / input image
+// and weights). Work is split into tasks of kChunkRows A rows by kChunkCols output columns (a
+// multiple of 64, so a threshold output writes whole words), run by OpenMP; each task gathers
+// its A rows (im2col from the packed input, or a pointer), computes its block of binary dots
+// (straight into an int32 output) or plane popcounts, then applies the correction and the
+// output transform row by row.
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "quant/xnor/kernels_detail.hpp"
+
+namespace lowbit::quant::xnor::detail {
+
+namespace {
+
+constexpr i64 kChunkRows = 48;                  // A panel rows per task (pixels * abits)
+constexpr i64 kChunkCols = 128;                 // output columns per task
+constexpr i64 kParallelMinWork = i64{1} << 17;  // word pairs below which one thread runs
+
+struct Problem {
+  BitOp op;
+  int abits, wbits;
+  i64 M, N;    // output rows, columns
+  i64 kw;      // words per A / W row (per plane)
+  i64 K_true;  // binary: dot = K_true - 2*P
+};
+
+// The output transform with its per-column parameters spelled out once per call: scale and bias
+// (1 and 0 where not given), and thresholds as the +1 range [lo, hi] of each column's dot.
+struct Transform {
+  const GemmOut& out;
+  std::vector<float> scale, bias;
+  std::vector<std::int32_t> lo, hi;
+
+  Transform(const GemmOut& o, i64 N) : out(o) {
+    if (o.f32 != nullptr) {
+      scale.assign(static_cast<std::size_t>(N), 1.0f);
+      bias.assign(static_cast<std::size_t>(N), 0.0f);
+      if (o.scale) std::copy(o.scale, o.scale + N, scale.begin());
+      if (o.bias) std::copy(o.bias, o.bias + N, bias.begin());
+    }
+    if (o.bits != nullptr) {
+      constexpr std::int32_t kMin = std::numeric_limits<std::int32_t>::min();
+      constexpr std::int32_t kMax = std::numeric_limits<std::int32_t>::max();
+      for (i64 c = 0; c < N; ++c) {
+        const bool flip = o.t.flip != nullptr && o.t.flip[c] != 0;
+        lo.push_back(flip ? kMin : o.t.tau[c]);  // +1 iff dot >= tau
+        hi.push_back(flip ? o.t.tau[c] : kMax);  // +1 iff dot <= tau
+      }
+    }
+  }
+
+  // Writes one output row's dots (ncount of them, columns n0...) through the transform.
+  void emit(const GemmIsa& isa, i64 N, i64 m, i64 n0, i64 ncount, const std::int32_t* dots) const {
+    if (out.i32 != nullptr) {
+      std::copy(dots, dots + ncount, out.i32 + m * out.ld + n0);
+    } else if (out.f32 != nullptr) {
+      float* o = out.f32 + m * out.ld + n0;
+      const float* sc = scale.data() + n0;
+      const float* bi = bias.data() + n0;
+      for (i64 j = 0; j < ncount; ++j) o[j] = static_cast<float>(dots[j]) * sc[j] + bi[j];
+    } else {
+      isa.threshold_row(dots, ncount, lo.data() + n0, hi.data() + n0,
+                        out.bits + m * words_for(N) + n0 / 64);
+    }
+  }
+};
+
+// The A operand: `rows` rows of `words` packed words (activation rows, or input pixels for a
+// convolution), packed once into the ISA's panel format (or used as they are when the ISA reads
+// plain rows). fill_a(panel, m0, mcount, scratch) returns the A panel rows of output rows
+// m0..m0+mcount-1 (mcount*abits rows of kw words in panel format, contiguous), gathered into
+// scratch (room for mc*abits*kw*a_mult words) when they are not rows of the panel.
+// correct(m, n0, ncount, dots) adjusts the binary dots of row m (zero-padding correction).
+// w_rows: (N*wbits, kw).
+struct ASource {
+  const std::uint64_t* rows;
+  i64 count, words;
+};
+
+template <typename FillA, typename Correct>
+void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::uint64_t* w_rows,
+         FillA fill_a, Correct correct, const GemmOut& out) {
+  const i64 wrows = p.N * p.wbits;
+  const i64 groups = (wrows + isa.col_group - 1) / isa.col_group;
+  std::vector<std::uint64_t> w_panel(
+      static_cast<std::size_t>(groups * isa.col_group * p.kw * isa.w_mult));
+  std::vector<std::uint64_t> a_store;
+  if (isa.pack_a) a_store.resize(static_cast<std::size_t>(a_src.count * a_src.words * isa.a_mult));
+  const std::uint64_t* a_panel = isa.pack_a ? a_store.data() : a_src.rows;
+
+  // Rows per task: at most kChunkRows A rows, balanced over the row chunks (a short last chunk
+  // would run narrow tiles), a multiple of 3 (the AVX2 tile height) where that fits.
+  const i64 mc_max = std::max<i64>(1, kChunkRows / p.abits);
+  const i64 chunks = (p.M + mc_max - 1) / mc_max;
+  const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + 2) / 3 * 3);
+  const i64 mtasks = (p.M + mc - 1) / mc, ntasks = (p.N + kChunkCols - 1) / kChunkCols;
+  const i64 work = p.M * p.abits * wrows * p.kw;
+  const Transform transform(out, p.N);
+  constexpr i64 kPackRows = 256;
+
+#pragma omp parallel if (work >= kParallelMinWork)
+  {
+    if (isa.pack_a) {
+#pragma omp for schedule(static) nowait
+      for (i64 r0 = 0; r0 < a_src.count; r0 += kPackRows) {
+        isa.pack_a(a_src.rows + r0 * a_src.words, a_src.words,
+                   std::min(kPackRows, a_src.count - r0), a_src.words,
+                   a_store.data() + r0 * a_src.words * isa.a_mult);
+      }
+    }
+    const i64 pack_cols = isa.col_group * 8;
+#pragma omp for schedule(static)
+    for (i64 c0 = 0; c0 < wrows; c0 += pack_cols) {
+      isa.pack_w(w_rows + c0 * p.kw, p.kw, std::min(pack_cols, wrows - c0), p.kw,
+                 w_panel.data() + c0 * p.kw * isa.w_mult);
+    }
+
+    std::vector<std::uint64_t> a_buf(static_cast<std::size_t>(mc * p.abits * p.kw * isa.a_mult));
+    const i64 ldc = kChunkCols * p.wbits;
+    std::vector<std::int32_t> pc(static_cast<std::size_t>(mc * p.abits * ldc));
+    std::vector<std::int32_t> dots(static_cast<std::size_t>(kChunkCols));
+
+#pragma omp for schedule(dynamic, 1)
+    for (i64 task = 0; task < mtasks * ntasks; ++task) {
+      const i64 m0 = task / ntasks * mc, n0 = task % ntasks * kChunkCols;
+      const i64 mcount = std::min(mc, p.M - m0), ncount = std::min(kChunkCols, p.N - n0);
+      const i64 arows = mcount * p.abits;
+      const std::uint64_t* a = fill_a(a_panel, m0, mcount, a_buf.data());
+      // n0 * wbits is a multiple of the column group (64 is), so the chunk starts a group.
+      const std::uint64_t* w = w_panel.data() + n0 * p.wbits * p.kw * isa.w_mult;
+      const auto offset = static_cast<std::int32_t>(p.K_true);
+      if (p.op == BitOp::xor_op) {
+        // Binary dots straight into an int32 output, else into the scratch.
+        const bool direct = out.i32 != nullptr;
+        std::int32_t* c = direct ? out.i32 + m0 * out.ld + n0 : pc.data();
+        const i64 ld = direct ? out.ld : ldc;
+        isa.popcounts(a, arows, w, ncount, p.kw, p.op, offset, c, ld);
+        for (i64 mi = 0; mi < mcount; ++mi) {
+          correct(m0 + mi, n0, ncount, c + mi * ld);
+          if (!direct) transform.emit(isa, p.N, m0 + mi, n0, ncount, c + mi * ld);
+        }
+        continue;
+      }
+      isa.popcounts(a, arows, w, ncount * p.wbits, p.kw, p.op, offset, pc.data(), ldc);
+      for (i64 mi = 0; mi < mcount; ++mi) {
+        std::fill(dots.begin(), dots.begin() + ncount, 0);
+        for (int i = 0; i < p.abits; ++i) {
+          const std::int32_t* row = pc.data() + (mi * p.abits + i) * ldc;
+          for (i64 j = 0; j < ncount; ++j) {
+            for (int jj = 0; jj < p.wbits; ++jj) dots[j] += row[j * p.wbits + jj] << (i + jj);
+          }
+        }
+        transform.emit(isa, p.N, m0 + mi, n0, ncount, dots.data());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void pack_thresholds_driver(const GemmIsa& isa, const std::int32_t* dots, i64 rows, i64 n, i64 ld,
+                            const Thresholds& t, std::uint64_t* out) {
+  GemmOut o;
+  o.bits = out, o.t = t;
+  const Transform transform(o, n);
+#pragma omp parallel for schedule(static) if (rows * n >= (i64{1} << 18))
+  for (i64 r = 0; r < rows; ++r) transform.emit(isa, n, r, 0, n, dots + r * ld);
+}
+
+void gemm_driver(const GemmIsa& isa, BitOp op, const std::uint64_t* a, int abits,
+                 const std::uint64_t* w, int wbits, i64 M, i64 N, i64 K, const GemmOut& out) {
+  const Problem p{op, abits, wbits, M, N, words_for(K), K};
+  const i64 row_words = abits * p.kw * isa.a_mult;
+  const auto fill_a = [&](const std::uint64_t* panel, i64 m0, i64, std::uint64_t*) {
+    return panel + m0 * row_words;
+  };
+  const auto no_correction = [](i64, i64, i64, std::int32_t*) {};
+  run(isa, p, {a, M * abits, p.kw}, w, fill_a, no_correction, out);
+}
+
+void conv_driver(const GemmIsa& isa, BitOp op, const std::uint64_t* in, int abits,
+                 const std::uint64_t* w, int wbits, const BConvShape& s, const GemmOut& out) {
+  const i64 cw = words_for(s.in_c), KK = s.kernel * s.kernel;
+  const i64 OH = s.out_h(), OW = s.out_w();
+  const Problem p{op, abits, wbits, s.batch * OH * OW, s.out_c, KK * cw, s.in_c * KK};
+
+  // Weights (Cout, KK, wbits, cw) -> rows (Cout, wbits, KK*cw).
+  std::vector<std::uint64_t> w_t;
+  const std::uint64_t* w_rows = w;
+  if (wbits > 1 && KK > 1) {
+    w_t.resize(static_cast<std::size_t>(s.out_c * wbits * KK * cw));
+    for (i64 c = 0; c < s.out_c; ++c) {
+      for (i64 t = 0; t < KK; ++t) {
+        for (int j = 0; j < wbits; ++j) {
+          const std::uint64_t* src = w + ((c * KK + t) * wbits + j) * cw;
+          std::copy(src, src + cw, w_t.data() + ((c * wbits + j) * KK + t) * cw);
+        }
+      }
+    }
+    w_rows = w_t.data();
+  }
+
+  // Binary zero-padding correction: wsum(t, c) = Cin - 2*popcount(w[c, t]).
+  std::vector<std::int32_t> wsum;
+  if (op == BitOp::xor_op && s.pad > 0) {
+    std::vector<std::int32_t> pop(static_cast<std::size_t>(s.out_c * KK));
+    isa.row_popcounts(w, s.out_c * KK, cw, pop.data());
+    wsum.resize(pop.size());
+    for (i64 c = 0; c < s.out_c; ++c) {
+      for (i64 t = 0; t < KK; ++t) {
+        wsum[static_cast<std::size_t>(t * s.out_c + c)] =
+            static_cast<std::int32_t>(s.in_c - 2 * pop[static_cast<std::size_t>(c * KK + t)]);
+      }
+    }
+  }
+  const auto correct = [&](i64 m, i64 n0, i64 ncount, std::int32_t* dots) {
+    if (wsum.empty()) return;
+    const i64 oh = m / OW % OH, ow = m % OW;
+    const i64 h0 = oh * s.stride - s.pad, w0 = ow * s.stride - s.pad;
+    if (h0 >= 0 && w0 >= 0 && h0 + s.kernel <= s.in_h && w0 + s.kernel <= s.in_w) return;
+    for (i64 kh = 0; kh < s.kernel; ++kh) {
+      for (i64 kx = 0; kx < s.kernel; ++kx) {
+        const i64 ih = h0 + kh, iw = w0 + kx;
+        if (ih >= 0 && ih < s.in_h && iw >= 0 && iw < s.in_w) continue;
+        const std::int32_t* ws = wsum.data() + (kh * s.kernel + kx) * s.out_c + n0;
+        for (i64 j = 0; j < ncount; ++j) dots[j] -= ws[j];
+      }
+    }
+  };
+
+  // The input in panel format, once; then the im2col copies panel words: pixel (n, h, w),
+  // plane i at ((n*H + h)*W + w)*pixel + i*tap.
+  const i64 tap = cw * isa.a_mult, pixel = abits * tap, row_words = KK * tap;
+  const auto bytes = [](i64 words) { return static_cast<std::size_t>(words) * 8; };
+  const bool direct = s.kernel == 1 && s.stride == 1 && s.pad == 0;
+  const auto fill_a = [&](const std::uint64_t* panel, i64 m0, i64 mcount,
+                          std::uint64_t* dst) -> const std::uint64_t* {
+    if (direct) return panel + m0 * pixel;
+    std::uint64_t* row = dst;
+    for (i64 m = m0; m < m0 + mcount; ++m) {
+      const i64 n = m / (OH * OW), oh = m / OW % OH, ow = m % OW;
+      const i64 w0 = ow * s.stride - s.pad;
+      const bool w_inside = w0 >= 0 && w0 + s.kernel <= s.in_w;
+      for (int i = 0; i < abits; ++i, row += row_words) {
+        std::uint64_t* d = row;
+        for (i64 kh = 0; kh < s.kernel; ++kh, d += s.kernel * tap) {
+          const i64 ih = oh * s.stride - s.pad + kh;
+          if (ih < 0 || ih >= s.in_h) {
+            std::memset(d, 0, bytes(s.kernel * tap));
+            continue;
+          }
+          const std::uint64_t* src = panel + ((n * s.in_h + ih) * s.in_w) * pixel + i * tap;
+          if (w_inside && abits == 1) {  // the kernel's taps are adjacent pixels
+            std::memcpy(d, src + w0 * pixel, bytes(s.kernel * tap));
+            continue;
+          }
+          for (i64 kx = 0; kx < s.kernel; ++kx) {
+            const i64 iw = w0 + kx;
+            if (iw < 0 || iw >= s.in_w) {
+              std::memset(d + kx * tap, 0, bytes(tap));
+            } else {
+              std::memcpy(d + kx * tap, src + iw * pixel, bytes(tap));
+            }
+          }
+        }
+      }
+    }
+    return dst;
+  };
+  run(isa, p, {in, s.batch * s.in_h * s.in_w * abits, cw}, w_rows, fill_a, correct, out);
+}
+
+}  // namespace lowbit::quant::xnor::detail

@@ -1,0 +1,68 @@
+#pragma once
+// The runner's non-kernel ops over raw NHWC buffers (runner_ops.cpp): float convolution, the
+// elementwise ops, float pooling, flatten of packed bits, input normalization. Each computes the
+// formula model.hpp documents for its op, in that order of operations (runner_ops.cpp is built
+// with -ffp-contract=off so no FMA changes a rounding). Binary and k-bit math lives in kernels.hpp.
+
+#include "quant/xnor/model.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace lowbit::quant::xnor::ops {
+
+struct Dims {
+  std::int64_t n = 1, h = 1, w = 1, c = 1;  // NHWC
+  std::int64_t pixels() const { return n * h * w; }
+  std::int64_t numel() const { return n * h * w * c; }
+};
+
+// images: (n, C, H, W) f32 in [0, 1] -> x: (n, H, W, C), x = (v - mean[c]) * (1.0f / std[c])
+// (or v itself when the spec has no normalization).
+void normalize_input(const float* images, const Dims& d, const InputSpec& spec, float* x);
+
+// Conv2d and Conv2dI8 (model.hpp). x: (n, H, W, Cin); wt: the weights in panels,
+// conv_weight_panels(); scale: (out_c) or nullptr (Conv2d); bias: (out_c) or nullptr;
+// y: (n, OH, OW, out_c). out = (float)(acc [* scale] + bias).
+void conv2d_f32(const float* x, const Dims& in, const float* wt, const float* scale,
+                const float* bias, std::int64_t out_c, std::int64_t kernel, std::int64_t stride,
+                std::int64_t pad, float* y);
+
+// The float conv's weight layout: panels of 8 output channels, (ceil(out_c/8), taps, 8) floats,
+// taps = K*K*Cin in (kh, kw, ci) order, the last panel zero-filled. w: (out_c, K, K, Cin).
+inline constexpr std::int64_t kConvPanel = 8;
+template <class T>
+std::vector<float> conv_weight_panels(const T* w, std::int64_t out_c, std::int64_t taps) {
+  const std::int64_t panels = (out_c + kConvPanel - 1) / kConvPanel;
+  std::vector<float> out(static_cast<std::size_t>(panels * taps * kConvPanel), 0.0f);
+  for (std::int64_t o = 0; o < out_c; ++o) {
+    for (std::int64_t t = 0; t < taps; ++t) {
+      out[static_cast<std::size_t>(((o / kConvPanel) * taps + t) * kConvPanel + o % kConvPanel)] =
+          static_cast<float>(w[o * taps + t]);
+    }
+  }
+  return out;
+}
+
+// Per-channel y = x * scale[c] + shift[c]; x, y: (rows, c).
+void affine(const float* x, std::int64_t rows, std::int64_t c, const float* scale,
+            const float* shift, float* y);
+void relu(const float* x, std::int64_t n, float* y);
+void clip(const float* x, std::int64_t n, float lo, float hi, float* y);
+void add(const float* a, const float* b, std::int64_t n, float* y);
+// codes = round(clamp(x, 0, 1) * (2^bits - 1)), NaN -> 0.
+void quantize(const float* x, std::int64_t n, int bits, std::uint8_t* codes);
+void codes_to_float(const std::uint8_t* codes, std::int64_t n, int bits, float* y);
+
+// Max / average pooling on f32 NHWC (see MaxPool / AvgPool in model.hpp).
+void maxpool_f32(const float* x, const Dims& in, std::int64_t kernel, std::int64_t stride,
+                 std::int64_t pad, float* y);
+void avgpool_f32(const float* x, const Dims& in, std::int64_t kernel, std::int64_t stride,
+                 std::int64_t pad, float* y);
+// x: (n, H, W, C) -> y: (n, C)
+void global_avgpool_f32(const float* x, const Dims& in, float* y);
+
+// Packed bits (n, H, W, words(C)) -> (n, words(H*W*C)), element (h, w, c) to bit (h*W + w)*C + c.
+void flatten_bits(const std::uint64_t* x, const Dims& in, std::uint64_t* y);
+
+}  // namespace lowbit::quant::xnor::ops
