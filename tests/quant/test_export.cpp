@@ -8,6 +8,7 @@
 #include "quant/quantizer.hpp"
 #include "quant/scheme.hpp"
 #include "quant/xnor/runner.hpp"
+#include "tests/quant/quant_test_util.hpp"
 #include "tests/support/gradcheck.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,13 +20,7 @@ using core::Tensor;
 
 namespace {
 
-void register_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    quant::register_builtin_quantizers();
-    layers::register_builtin_models();
-  });
-}
+void register_once() { test::register_quant_builtins(); }
 
 layers::ModulePtr build(layers::ModelSpec spec, const quant::QuantConfig& q) {
   register_once();
