@@ -59,7 +59,8 @@ bool resume_may_change(const std::string& key) {
   static const char* const kFree[] = {"train.threads", "train.out_dir", "train.name",
                                       "train.checkpoint_every_steps", "train.keep_last",
                                       "train.log_every_steps", "train.eval_every_epochs",
-                                      "train.eval_batch_size", "data.workers", "data.root"};
+                                      "train.eval_batch_size", "train.init_from", "data.workers",
+                                      "data.root"};
   for (const char* k : kFree) {
     if (key == k) return true;
   }
@@ -138,6 +139,39 @@ void load_checkpoint_model(const std::string& path, layers::Module& model) {
   const core::BinaryReader in = open_checkpoint(path);
   core::SectionReader s = in.section("model");
   layers::load_state_dict(model, s, /*strict=*/true);
+}
+
+InitReport init_model_from(const std::string& path, layers::Module& model) {
+  InitReport r;
+  try {
+    const core::BinaryReader in = open_checkpoint(path);
+    core::SectionReader s = in.section("model");
+    const layers::LoadResult res = layers::load_state_dict(model, s, /*strict=*/false);
+    r.missing = res.missing;
+    r.unexpected = res.unexpected;
+  } catch (const core::Error& e) {
+    core::fail("train.init_from '{}': {}", path, e.what());
+  }
+  r.loaded = model.state_dict().size() - r.missing.size();
+  return r;
+}
+
+std::string InitReport::summary(const std::string& path) const {
+  auto some = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size() && i < 6; ++i) out += (i == 0 ? "" : ", ") + names[i];
+    if (names.size() > 6) out += fmt::format(", ... ({} more)", names.size() - 6);
+    return out;
+  };
+  std::string out = fmt::format("init_from {}: loaded {} tensors", path, loaded);
+  if (!missing.empty()) {
+    out += fmt::format("; {} not in the checkpoint, kept as initialised: {}", missing.size(),
+                       some(missing));
+  }
+  if (!unexpected.empty()) {
+    out += fmt::format("; {} in the checkpoint ignored: {}", unexpected.size(), some(unexpected));
+  }
+  return out;
 }
 
 std::vector<std::string> incompatible_keys(const Config& stored, const Config& current) {

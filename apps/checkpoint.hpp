@@ -59,6 +59,18 @@ void load_checkpoint(const std::string& path, TrainingState& state);
 // Loads only the model weights (evaluate, export).
 void load_checkpoint_model(const std::string& path, layers::Module& model);
 
+// train.init_from: loads the model weights of `path` non-strictly. Entries the model lacks (a
+// quantized run's quantizer buffers) are skipped and entries the checkpoint lacks (quantizer
+// buffers of a float checkpoint) keep their initial values; a dtype or shape mismatch is an error
+// naming the key. Returns the counts for the run's log.
+struct InitReport {
+  std::size_t loaded = 0;
+  std::vector<std::string> missing;     // in the model, not in the checkpoint
+  std::vector<std::string> unexpected;  // in the checkpoint, not in the model
+  std::string summary(const std::string& path) const;
+};
+InitReport init_model_from(const std::string& path, layers::Module& model);
+
 // Keys whose values differ between two configs and that make a checkpoint unusable for a resume
 // (model, data, optimizer, schedule, and the train keys that shape the run). Empty: compatible.
 std::vector<std::string> incompatible_keys(const Config& stored, const Config& current);

@@ -5,6 +5,20 @@
 #include <filesystem>
 
 namespace lowbit::app {
+namespace {
+
+// Relative plugin paths are relative to the config file's folder (the working directory without
+// a file), so a config and its plugins move together.
+void resolve_plugin_paths(Config& config, const std::string& config_path) {
+  const std::filesystem::path base =
+      config_path.empty() ? std::filesystem::current_path()
+                          : std::filesystem::absolute(config_path).parent_path();
+  for (std::string& p : config.plugins) {
+    if (!p.empty() && std::filesystem::path(p).is_relative()) p = (base / p).lexically_normal().string();
+  }
+}
+
+}  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   YAML::Node root(YAML::NodeType::Map);
@@ -23,6 +37,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   Config config;
   try {
     read_config(root, config);
+    resolve_plugin_paths(config, path);
     check_config(config);
   } catch (const core::Error& e) {
     if (path.empty()) throw;

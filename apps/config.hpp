@@ -19,9 +19,13 @@ struct ModelConfig {
   std::string stem = "cifar";
   std::string block = "basic";
   double dropout = 0.0;
+  std::string activation = "";  // empty: the quant scheme's (relu, hardtanh or identity)
 
   template <typename V> void visit(V& v) {
     v.field("name", name, "model builder: mlp, lenet, vgg_small, resnet18, resnet20");
+    v.field("activation", activation,
+            "hidden activation by layer name: relu, hardtanh, identity or a plugin's (empty = the "
+            "quant scheme's)");
     v.field("width", width, "base width (0 = the builder's default)", Validator<std::int64_t>(non_negative_int));
     v.field("hidden", hidden, "hidden layer sizes for mlp");
     v.field("stem", stem, "resnet stem: cifar (3x3, stride 1) or imagenet (7x7/2 + maxpool)",
@@ -166,6 +170,7 @@ struct TrainConfig {
   std::int64_t keep_last = 3;
   std::int64_t log_every_steps = 50;
   std::int64_t limit_train_batches = 0;  // 0: all; >0: truncate each epoch (smoke tests)
+  std::string init_from = "";  // a new run starts from this checkpoint's weights (fine-tuning)
 
   template <typename V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Validator<std::int64_t>(positive_int));
@@ -188,6 +193,9 @@ struct TrainConfig {
             Validator<std::int64_t>(positive_int));
     v.field("limit_train_batches", limit_train_batches, "train on at most N batches per epoch (0 = all)",
             Validator<std::int64_t>(non_negative_int));
+    v.field("init_from", init_from,
+            "a new run (not a resume) starts from this lowbit checkpoint's model weights, loaded "
+            "non-strictly (e.g. a float checkpoint into a quantized model; empty = random init)");
   }
 };
 
@@ -195,7 +203,8 @@ struct TrainConfig {
 template <typename V>
 void visit_quant_settings(V& v, quant::QuantSettings& s) {
   v.field("scheme", s.scheme,
-          "none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact (see quant/scheme.hpp)",
+          "none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq (see "
+          "quant/scheme.hpp)",
           one_of(quant::scheme_names()));
   v.field("weight_quantizer", s.weight_quantizer, "weight quantizer by name (empty = the scheme's)");
   v.field("activation_quantizer", s.activation_quantizer,
@@ -217,6 +226,18 @@ void visit_quant_settings(V& v, quant::QuantSettings& s) {
           "bireal weight gradient: paper (x alpha) or code (clip STE only)", one_of({"paper", "code"}));
   v.field("pact_alpha", s.pact_alpha, "pact: initial clipping level", Validator<double>(positive));
   v.field("pact_alpha_decay", s.pact_alpha_decay, "pact: L2 weight on alpha",
+          Validator<double>(non_negative));
+  v.field("dbssq_levels", s.dbssq_levels,
+          "dbssq levels: shift (powers of two; weight_bits/activation_bits = shift bits s) or "
+          "uniform (n bits)",
+          one_of({"shift", "uniform"}));
+  v.field("dbssq_grad_scaling", s.dbssq_grad_scaling,
+          "dbssq: gradient 1 (the exact gradient eps divided by eps) instead of eps");
+  v.field("eps_schedule", s.eps_schedule,
+          "dbssq eps per epoch: halving (the paper's 15-epoch table mapped onto train.epochs) or "
+          "constant (eps); evaluation uses eps = 0",
+          one_of({"halving", "constant"}));
+  v.field("eps", s.eps, "dbssq: eps of the constant schedule, in [0, 1] (1 = full precision)",
           Validator<double>(non_negative));
 }
 
@@ -257,6 +278,7 @@ struct QuantSection {
 };
 
 struct Config {
+  std::vector<std::string> plugins{};  // shared libraries loaded before the rest is checked
   ModelConfig model;
   DataConfig data;
   OptimConfig optim;
@@ -265,6 +287,8 @@ struct Config {
   QuantSection quant;
 
   template <typename V> void visit(V& v) {
+    v.field("plugins", plugins,
+            "plugin shared libraries (docs/plugins.md); relative paths are against the config's folder");
     v.section("model", model, "network architecture");
     v.section("quant", quant, "how each layer's weights and inputs are quantized");
     v.section("data", data, "dataset and augmentation");

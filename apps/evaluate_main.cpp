@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"lowbit evaluate: evaluates a training checkpoint on a dataset split.\n"
                "Example: evaluate --checkpoint runs/fmnist_lenet_fp/best.ckpt"};
   std::string checkpoint, split = "test", data_root, predictions;
+  std::vector<std::string> plugins;
   bool json = false;
   std::int64_t threads = 0;
   cli.add_option("--checkpoint", checkpoint, "checkpoint file (last.ckpt, best.ckpt, ...)")->required();
@@ -22,9 +23,15 @@ int main(int argc, char** argv) {
   cli.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   cli.add_flag("--json", json, "print the result as JSON");
   cli.add_option("--predictions", predictions, "write index,label,prediction per example (CSV)");
+  cli.add_option("--plugin", plugins,
+                 "load a plugin shared library (repeatable); the checkpoint's own plugins load "
+                 "by themselves, this stands in for one that has moved")
+      ->take_all();
   CLI11_PARSE(cli, argc, argv);
 
   try {
+    app::load_plugins(plugins);
+    app::load_checkpoint_plugins(checkpoint);
     app::Config config = app::read_checkpoint_config(checkpoint);
     if (!data_root.empty()) config.data.root = data_root;
     config.train.threads = threads;

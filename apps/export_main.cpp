@@ -17,15 +17,22 @@ int main(int argc, char** argv) {
                "runs with the bit-packed XNOR/popcount engine.\n"
                "Example: export --checkpoint runs/fmnist_bnn/best.ckpt -o bnn.lbm"};
   std::string checkpoint, output, data_root;
+  std::vector<std::string> plugins;
   bool quiet = false;
   cli.add_option("--checkpoint", checkpoint, "checkpoint file (best.ckpt, last.ckpt, ...)")->required();
   cli.add_option("-o,--output", output, "integer model file to write (.lbm)")->required();
   cli.add_option("--data-root", data_root, "dataset folder for the normalisation statistics "
                                            "(default: the one the run used)");
   cli.add_flag("-q,--quiet", quiet, "do not print the model summary");
+  cli.add_option("--plugin", plugins,
+                 "load a plugin shared library (repeatable); the checkpoint's own plugins load "
+                 "by themselves, this stands in for one that has moved")
+      ->take_all();
   CLI11_PARSE(cli, argc, argv);
 
   try {
+    app::load_plugins(plugins);
+    app::load_checkpoint_plugins(checkpoint);
     app::Config config = app::read_checkpoint_config(checkpoint);
     if (!data_root.empty()) config.data.root = data_root;
     const auto data = app::load_datasets(config.data, config.train.seed);

@@ -13,11 +13,7 @@
 namespace lowbit::app {
 namespace {
 
-struct Series {
-  std::string label;
-  std::string color;
-  std::vector<std::pair<double, double>> points;  // (epoch position, value)
-};
+using Series = PlotSeries;
 
 struct Panel {
   double x0, y0, width, height;  // pixel frame of the plot area
@@ -38,7 +34,7 @@ std::string escape(const std::string& s) {
 }
 
 std::string draw_panel(const Panel& p, const std::string& title, const std::vector<Series>& series,
-                       double x_max) {
+                       double x_min, double x_max, const std::string& x_label = "epoch") {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& s : series) {
     for (const auto& [x, y] : s.points) {
@@ -52,8 +48,8 @@ std::string draw_panel(const Panel& p, const std::string& title, const std::vect
   const double pad = 0.05 * (hi - lo);
   lo -= pad;
   hi += pad;
-  x_max = std::max(x_max, 1e-9);
-  auto px = [&](double x) { return p.x0 + x / x_max * p.width; };
+  x_max = std::max(x_max, x_min + 1e-9);
+  auto px = [&](double x) { return p.x0 + (x - x_min) / (x_max - x_min) * p.width; };
   auto py = [&](double y) { return p.y0 + p.height - (y - lo) / (hi - lo) * p.height; };
 
   std::string svg = fmt::format(
@@ -67,13 +63,13 @@ std::string draw_panel(const Panel& p, const std::string& title, const std::vect
         "<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='end'>{:.4g}</text>\n",
         p.x0, py(v), p.x0 + p.width, py(v), p.x0 - 4, py(v) + 3, v);
   }
-  for (int i = 0; i <= 4; ++i) {  // x labels in epochs
-    const double x = x_max * i / 4.0;
+  for (int i = 0; i <= 4; ++i) {  // x labels
+    const double x = x_min + (x_max - x_min) * i / 4.0;
     svg += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='middle'>{:.3g}</text>\n",
                        px(x), p.y0 + p.height + 14, x);
   }
-  svg += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='11' text-anchor='middle'>epoch</text>\n",
-                     p.x0 + p.width / 2, p.y0 + p.height + 30);
+  svg += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='11' text-anchor='middle'>{}</text>\n",
+                     p.x0 + p.width / 2, p.y0 + p.height + 30, escape(x_label));
   double legend_y = p.y0 + 14;
   for (const auto& s : series) {
     if (s.points.empty()) continue;
@@ -130,10 +126,40 @@ std::string render_curves_svg(const std::vector<MetricRow>& history, const std::
       "<svg xmlns='http://www.w3.org/2000/svg' width='960' height='400' font-family='sans-serif'>\n"
       "<rect width='100%' height='100%' fill='#fafafa'/>\n";
   svg += fmt::format("<text x='480' y='22' font-size='16' text-anchor='middle'>{}</text>\n", escape(title));
-  svg += draw_panel({60, 60, 380, 280}, "loss", {train_loss, test_loss}, x_max);
-  svg += draw_panel({540, 60, 380, 280}, "accuracy (%)", {train_acc, test_acc}, x_max);
+  svg += draw_panel({60, 60, 380, 280}, "loss", {train_loss, test_loss}, 0.0, x_max);
+  svg += draw_panel({540, 60, 380, 280}, "accuracy (%)", {train_acc, test_acc}, 0.0, x_max);
   svg += "</svg>\n";
   return svg;
+}
+
+std::string render_xy_svg(const std::string& title, const std::string& y_label,
+                          const std::string& x_label, const std::vector<PlotSeries>& series) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& s : series) {
+    for (const auto& [x, y] : s.points) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  }
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  const double pad = 0.05 * std::max(hi - lo, 1e-9);  // and 5 pads on the right: the legend
+  std::string svg =
+      "<svg xmlns='http://www.w3.org/2000/svg' width='640' height='420' font-family='sans-serif'>\n"
+      "<rect width='100%' height='100%' fill='#fafafa'/>\n";
+  svg += fmt::format("<text x='320' y='22' font-size='16' text-anchor='middle'>{}</text>\n",
+                     escape(title));
+  svg += draw_panel({70, 60, 540, 300}, y_label, series, lo - pad, hi + 5 * pad, x_label);
+  svg += "</svg>\n";
+  return svg;
+}
+
+void write_svg(const std::string& svg, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  core::check(f != nullptr, "cannot write '{}'", tmp);
+  std::fwrite(svg.data(), 1, svg.size(), f);
+  std::fclose(f);
+  std::filesystem::rename(tmp, path);
 }
 
 void write_curves_svg(const std::vector<MetricRow>& history, const std::string& title,

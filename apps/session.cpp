@@ -1,8 +1,12 @@
 #include "apps/session.hpp"
 
+#include "apps/checkpoint.hpp"
+#include "core/io.hpp"
 #include "data/registry.hpp"
 #include "data/transforms.hpp"
+#include "layers/layer_registry.hpp"
 #include "layers/losses.hpp"
+#include "layers/plugin.hpp"
 #include "optim/adam.hpp"
 #include "optim/bop.hpp"
 #include "optim/registry.hpp"
@@ -18,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -28,6 +33,7 @@ void register_builtins() {
   std::call_once(once, [] {
     data::register_builtin_datasets();
     layers::register_builtin_models();
+    layers::register_builtin_layers();
     optim::register_builtin_optimizers();
     optim::register_builtin_schedules();
     quant::register_builtin_quantizers();
@@ -36,7 +42,59 @@ void register_builtins() {
 
 void check_config(const Config& config) {
   register_builtins();
+  load_plugins(config.plugins);
+  if (!config.model.activation.empty()) {
+    try {
+      layers::layer_registry().get(config.model.activation);
+    } catch (const core::Error& e) {
+      core::fail("config: model.activation: {}", e.what());
+    }
+  }
   quant::validate(config.quant.plan());
+}
+
+void load_plugins(const std::vector<std::string>& paths) {
+  register_builtins();
+  for (const auto& p : paths) layers::load_plugin(p);
+}
+
+void load_checkpoint_plugins(const std::string& checkpoint) {
+  YAML::Node root;
+  {
+    const core::BinaryReader in(checkpoint, kCheckpointMagic, kCheckpointVersion, "checkpoint");
+    core::SectionReader s = in.section("config");
+    try {
+      root = YAML::Load(s.get_string());
+    } catch (const YAML::Exception&) {
+      return;  // read_checkpoint_config reports it
+    }
+  }
+  const YAML::Node list = root.IsMap() ? root["plugins"] : YAML::Node();
+  if (!list || !list.IsSequence()) return;
+  for (const auto& item : list) {
+    if (!item.IsScalar()) continue;
+    const std::string path = item.Scalar();
+    if (layers::find_loaded_plugin(path) != nullptr) continue;
+    core::check(std::filesystem::exists(path),
+                "checkpoint '{}' needs the plugin '{}', which does not exist. HINT: build the plugin "
+                "again at that path, or pass --plugin PATH/{} to load it from elsewhere",
+                checkpoint, path, std::filesystem::path(path).filename().string());
+    load_plugins({path});
+  }
+}
+
+std::vector<std::string> recorded_plugins(const std::vector<std::string>& config_plugins,
+                                          const std::vector<std::string>& cli_plugins) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& p) {
+    const layers::LoadedPlugin* loaded = layers::find_loaded_plugin(p);
+    const std::string path =
+        loaded != nullptr ? loaded->path : std::filesystem::absolute(p).lexically_normal().string();
+    if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(path);
+  };
+  for (const auto& p : cli_plugins) add(p);
+  for (const auto& p : config_plugins) add(p);
+  return out;
 }
 
 int configure_threads(const TrainConfig& train) {
@@ -157,7 +215,12 @@ layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset
   const quant::QuantConfig plan = config.quant.plan();
   const auto names = quant::weight_layer_names(
       [&](const layers::LayerFactory& f) { return layers::build_model(spec, seed, f); });
-  return layers::build_model(spec, seed, quant::make_layer_factory(plan, names));
+  layers::LayerFactory factory = quant::make_layer_factory(plan, names);
+  // model.activation (a layer-registry name, perhaps a plugin's) replaces the scheme's activation.
+  if (!config.model.activation.empty()) {
+    factory.make_activation = layers::activation_maker(config.model.activation);
+  }
+  return layers::build_model(spec, seed, factory);
 }
 
 std::string model_summary(layers::Module& model, const data::Dataset& dataset) {

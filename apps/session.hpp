@@ -11,14 +11,31 @@
 #include "optim/schedule.hpp"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace lowbit::app {
 
 // Fills every built-in registry once (datasets, models, optimizers, schedules, quantizers).
 void register_builtins();
 
-// Checks what the schema alone cannot (quantizer names and roles, bits): load_config calls it.
+// Checks what the schema alone cannot (quantizer names and roles, bits, model.activation) after
+// loading the config's plugins: load_config and parse_config call it.
 void check_config(const Config& config);
+
+// Loads plugin shared libraries (layers/plugin.hpp) after the built-ins, so a plugin cannot take a
+// built-in name. A file already loaded, or stood in for by a loaded one of the same file name, is
+// skipped. Relative paths are against the working directory.
+void load_plugins(const std::vector<std::string>& paths);
+
+// Loads the plugins a checkpoint's stored config lists, before the config is read; a missing one is
+// an error naming the file the checkpoint needs and suggesting --plugin.
+void load_checkpoint_plugins(const std::string& checkpoint);
+
+// What a run records as its `plugins`: every --plugin path, then the config's entries, each as the
+// absolute file loaded for it, without repeats.
+std::vector<std::string> recorded_plugins(const std::vector<std::string>& config_plugins,
+                                          const std::vector<std::string>& cli_plugins);
 
 // Sets the OpenMP (and so OpenBLAS) thread count from train.threads / OMP_NUM_THREADS; returns it.
 int configure_threads(const TrainConfig& train);

@@ -4,6 +4,7 @@
 #include "apps/session.hpp"
 #include "apps/trainer.hpp"
 #include "layers/module.hpp"
+#include "layers/plugin.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -15,12 +16,16 @@ int main(int argc, char** argv) {
   CLI::App cli{"lowbit train: trains a network described by a YAML config.\n"
                "Example: train --config configs/fmnist_lenet_fp.yaml --set optim.lr=0.05"};
   std::string config_path, resume, out;
-  std::vector<std::string> overrides;
+  std::vector<std::string> overrides, plugins;
   bool print_config = false, summary_only = false, print_run_dir = false;
   cli.add_option("-c,--config", config_path, "YAML config file (keys not given take their defaults)");
   cli.add_option("--resume", resume, "'auto' (the run directory's last.ckpt, if any) or a checkpoint path");
   cli.add_option("-o,--out", out, "run directory (default: train.out_dir/<train.name or config name>)");
   cli.add_option("--set", overrides, "override a config key, e.g. --set optim.lr=0.05 (repeatable)")
+      ->take_all();
+  cli.add_option("--plugin", plugins,
+                 "load a plugin shared library before the config is read (docs/plugins.md); "
+                 "repeatable, recorded in checkpoints")
       ->take_all();
   cli.add_flag("--print-config", print_config, "print the effective config (every key) and exit");
   cli.add_flag("--summary", summary_only, "print the model summary and exit");
@@ -29,7 +34,9 @@ int main(int argc, char** argv) {
 
   try {
     app::TrainRequest request;
+    app::load_plugins(plugins);
     request.config = app::load_config(config_path, overrides);
+    request.config.plugins = app::recorded_plugins(request.config.plugins, plugins);
     request.config_path = config_path;
     request.resume = resume;
     request.run_dir = out;
@@ -40,6 +47,9 @@ int main(int argc, char** argv) {
     if (print_config) {
       fmt::print("{}", app::to_yaml(request.config));
       return 0;
+    }
+    for (const auto& p : layers::loaded_plugins()) {
+      fmt::print("plugin {}: {}\n", p.path, fmt::join(p.registered, ", "));
     }
     if (summary_only) {
       const auto data = app::load_datasets(request.config.data, request.config.train.seed);

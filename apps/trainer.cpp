@@ -134,6 +134,10 @@ int run_training(const TrainRequest& request) {
 
   run.data = load_datasets(cfg.data, cfg.train.seed);
   run.model = build_model(cfg, *run.data.train);
+  std::string init_line;  // a new run may start from another checkpoint's weights (fine-tuning)
+  if (resume_from.empty() && !cfg.train.init_from.empty()) {
+    init_line = init_model_from(cfg.train.init_from, *run.model).summary(cfg.train.init_from);
+  }
   run.optimizer = make_optimizer(cfg.optim, *run.model);
   run.train_loader = make_train_loader(cfg, run.data);
   run.test_loader = make_eval_loader(cfg, run.data, run.data.test);
@@ -151,6 +155,7 @@ int run_training(const TrainRequest& request) {
   } else if (request.resume == "auto") {
     progress.line(fmt::format("no checkpoint in {}: starting a new run", run.dir.string()));
   }
+  if (!init_line.empty()) progress.line(init_line);
   write_text_atomically(run.dir / "config.yaml", to_yaml(cfg));
   MetricsLog metrics(run.dir.string(), std::move(run.state.history));
   // The metric history lives in `metrics`; a checkpoint copies it only when it is written.
@@ -193,6 +198,7 @@ int run_training(const TrainRequest& request) {
   while (p.epoch < cfg.train.epochs) {
     const std::int64_t epoch = p.epoch;
     run.model->train();
+    quant::set_quantizer_epoch(*run.model, epoch, cfg.train.epochs);  // DBSSQ's eps schedule
     bool epoch_done = false;
     while (!epoch_done) {
       const auto t0 = Clock::now();

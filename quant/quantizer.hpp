@@ -45,6 +45,9 @@ class Quantizer : public layers::Module {
   virtual double lr_scale() const { return 1.0; }
   // A term added to the training loss (e.g. PACT's L2 on alpha); undefined when none.
   virtual Tensor regularizer() { return Tensor(); }
+  // Called by the trainer at the start of every epoch (0-based, also when a resume starts
+  // mid-epoch) for quantizers whose behaviour follows a schedule (DBSSQ's eps).
+  virtual void set_epoch(std::int64_t /*epoch*/, std::int64_t /*epochs*/) {}
 };
 
 using QuantizerPtr = std::shared_ptr<Quantizer>;
@@ -58,6 +61,7 @@ struct QuantizerSpec {
   core::Shape weight_shape;      // weights: (out, in, k, k) or (out, in); empty for activations
   std::int64_t fan_in = 0;       // weights: in * k * k
   std::int64_t fan_out = 0;      // weights: out * k * k
+  std::int64_t in_channels = 0;  // the layer's input channels (axis 1 of its input)
   std::uint64_t seed = 0;        // for stochastic quantizers: drawn from the layer's generator
 };
 
@@ -72,7 +76,7 @@ using QuantizerRegistry = core::Registry<QuantizerFactory>;
 // The process-wide registry (empty until register_builtin_quantizers() runs).
 QuantizerRegistry& quantizer_registry();
 
-// Adds none, binary_connect, sign, approx_sign, xnor, bireal, dorefa, lsq, pact.
+// Adds none, binary_connect, sign, approx_sign, xnor, bireal, dorefa, lsq, pact, dbssq.
 void register_builtin_quantizers(QuantizerRegistry& registry = quantizer_registry());
 
 // Looks `name` up and builds it for `spec.role`; a name that cannot take that role is an Error

@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 #include "quant/quantizer.hpp"
+#include "quant/dbssq.hpp"
 #include "quant/quantizers.hpp"
 
 #include <cmath>
@@ -44,6 +45,22 @@ QuantizerPtr make_bireal(const QuantizerSpec& s) {
       s.settings.clip_latent);
 }
 
+// DBSSQ (methods.md 7): weights per output channel, activations behind a parameter-free BN.
+QuantizerPtr make_dbssq(const QuantizerSpec& s) {
+  const QuantSettings& q = s.settings;
+  DbssqOptions o;
+  o.levels = parse_dbssq_levels(q.dbssq_levels);
+  o.bits = bits_for(s);
+  o.grad_scaling = q.dbssq_grad_scaling;
+  const EpsSchedule schedule = EpsSchedule::parse(q.eps_schedule, q.eps);
+  if (s.role == Role::weight) {
+    core::check(s.weight_shape.ndim() >= 2,
+                "dbssq quantizer: weights need a shape (out, ...), got {}", s.weight_shape);
+    return std::make_shared<DbssqWeightQuantizer>(s.weight_shape[0], o, schedule);
+  }
+  return std::make_shared<DbssqActivationQuantizer>(s.in_channels, o, schedule);
+}
+
 }  // namespace
 
 void register_builtin_quantizers(QuantizerRegistry& r) {
@@ -79,6 +96,7 @@ void register_builtin_quantizers(QuantizerRegistry& r) {
                                                           static_cast<float>(s.settings.pact_alpha_decay));
                  },
                  false, true});
+  r.add("dbssq", {make_dbssq, true, true});
 }
 
 QuantizerPtr make_quantizer(const std::string& name, const QuantizerSpec& spec,

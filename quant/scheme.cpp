@@ -22,6 +22,7 @@ const std::map<std::string, SchemePreset>& presets() {
       {"dorefa", {"dorefa", "dorefa", "relu"}},
       {"lsq", {"lsq", "lsq", "relu"}},
       {"pact", {"dorefa", "pact", "relu"}},
+      {"dbssq", {"dbssq", "none", "relu"}},
   };
   return table;
 }
@@ -41,6 +42,7 @@ bool is_full_precision(const QuantSettings& s) {
 
 struct Fans {
   std::int64_t in, out;
+  std::int64_t in_channels = 0;  // the layer's input channels
 };
 
 LayerQuantizers make_quantizers(const QuantSettings& s, const core::Shape& weight_shape, Fans fans,
@@ -51,6 +53,7 @@ LayerQuantizers make_quantizers(const QuantSettings& s, const core::Shape& weigh
   w.weight_shape = weight_shape;
   w.fan_in = fans.in;
   w.fan_out = fans.out;
+  w.in_channels = fans.in_channels;
   w.seed = rng.next_u64();
   QuantizerSpec a = w;
   a.role = Role::activation;
@@ -154,7 +157,9 @@ layers::LayerFactory make_layer_factory(const QuantConfig& config,
     auto layer = std::make_shared<QuantConv2d>(
         o, rng,
         make_quantizers(s, core::Shape({o.out_channels, o.in_channels / o.groups, o.kernel_size, o.kernel_size}),
-                        {o.in_channels / o.groups * k2, o.out_channels / o.groups * k2}, quantizer_rng));
+                        {o.in_channels / o.groups * k2, o.out_channels / o.groups * k2,
+                         o.in_channels},
+                        quantizer_rng));
     return layer;
   };
   f.make_linear = [plan](const layers::LinearOptions& o, const std::string& name,
@@ -164,8 +169,8 @@ layers::LayerFactory make_layer_factory(const QuantConfig& config,
     core::Rng quantizer_rng = rng.fork(0x71756e74);
     return std::make_shared<QuantLinear>(
         o, rng,
-        make_quantizers(s, core::Shape({o.out_features, o.in_features}), {o.in_features, o.out_features},
-                        quantizer_rng));
+        make_quantizers(s, core::Shape({o.out_features, o.in_features}),
+                        {o.in_features, o.out_features, o.in_features}, quantizer_rng));
   };
   const std::string activation = scheme_preset(config.defaults.scheme).activation;
   f.make_activation = [activation](const std::string& name) -> layers::ModulePtr {
@@ -205,7 +210,7 @@ void validate(const QuantSettings& s, const std::string& where) {
   // here with the registry's own messages.
   core::Rng rng(0);
   try {
-    make_quantizers(s, core::Shape({2, 2, 3, 3}), {18, 18}, rng);
+    make_quantizers(s, core::Shape({2, 2, 3, 3}), {18, 18, 2}, rng);
   } catch (const core::Error& e) {
     core::fail("config: {}: {}", where, e.what());
   }

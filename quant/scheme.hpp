@@ -10,6 +10,7 @@
 //   dorefa          dorefa (k bits)  dorefa (k bits)        relu
 //   lsq             lsq              lsq                    relu
 //   pact            dorefa           pact                   relu
+//   dbssq           dbssq            none (or dbssq)        relu      (methods.md 7)
 //
 // For binary activations the hidden activation is hardtanh: sign(hardtanh(x)) = sign(x), and
 // its gradient is the same 1[|x| <= 1] as the sign's STE, so float layers fed by it (the

@@ -12,7 +12,7 @@
 namespace lowbit::quant {
 
 struct QuantSettings {
-  std::string scheme = "none";          // none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact
+  std::string scheme = "none";  // none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq
   std::string weight_quantizer = "";    // "" = the scheme's
   std::string activation_quantizer = "";  // "" = the scheme's
   std::int64_t weight_bits = 1;         // k of multi-bit weight quantizers (dorefa, lsq)
@@ -26,6 +26,13 @@ struct QuantSettings {
   std::string bireal_weight_grad = "paper";  // paper: dL/dW = dL/dWb * alpha * 1[|W|<=1]; code: no alpha
   double pact_alpha = 10.0;             // PACT: initial clipping level
   double pact_alpha_decay = 1e-4;       // PACT: L2 weight on alpha (added to the loss)
+  // DBSSQ (methods.md 7): levels shift (weight_bits / activation_bits = shift bits s) or uniform
+  // (n bits); gradient 1 (grad_scaling) or eps; eps schedule halving (the paper's table over
+  // train.epochs) or constant (eps). Evaluation always uses eps = 0.
+  std::string dbssq_levels = "shift";
+  bool dbssq_grad_scaling = true;
+  std::string eps_schedule = "halving";
+  double eps = 0.0;
 };
 
 }  // namespace lowbit::quant

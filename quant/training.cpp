@@ -61,6 +61,12 @@ void apply_latent_constraints(layers::Module& model) {
   }
 }
 
+void set_quantizer_epoch(layers::Module& model, std::int64_t epoch, std::int64_t epochs) {
+  for (auto& [name, module] : model.named_modules()) {
+    if (auto* q = dynamic_cast<Quantizer*>(module)) q->set_epoch(epoch, epochs);
+  }
+}
+
 core::Tensor quantizer_regularization(layers::Module& model) {
   core::Tensor total;
   for (auto& [name, module] : model.named_modules()) {

@@ -236,3 +236,52 @@ TEST_CASE("train: quantized schemes train, resume exactly after kill -9, and eva
     }
   }
 }
+
+TEST_CASE("train: init_from fine-tunes a float checkpoint with DBSSQ and resumes exactly",
+          "[apps][runs]") {
+  // A float mlp, then DBSSQ (weights and activations of fc2) started from its weights: the
+  // quantizer buffers are missing from the float checkpoint and keep their initial values; sigma
+  // is captured on the first training step, and the eps schedule follows the epoch on resume.
+  TempDir tmp("init_from");
+  std::string text = kConfig;
+  text.replace(text.find("hidden: [32]"), 12, "hidden: [32, 32]");
+  const std::string cfg = write_config(tmp.path, text);
+  const fs::path fp = tmp.path / "fp", a = tmp.path / "a", b = tmp.path / "b";
+  REQUIRE(run(train("--config " + cfg + " --out " + fp.string())).exit_code == 0);
+  const std::string sets =
+      " --set quant.scheme=dbssq --set quant.weight_bits=2 --set "
+      "quant.activation_quantizer=dbssq --set quant.activation_bits=2 --set optim.lr=0.01 "
+      "--set train.init_from=" +
+      (fp / "best.ckpt").string();
+  const Result full = run(train("--config " + cfg + " --out " + a.string() + sets));
+  INFO(full.output);
+  REQUIRE(full.exit_code == 0);
+  CHECK_THAT(full.output, Contains("init_from") && Contains("fc2.weight_quantizer.sigma") &&
+                              Contains("QuantLinear"));
+  const Result killed = run("LOWBIT_DEBUG_KILL_AT_STEP=13 " +
+                            train("--config " + cfg + " --out " + b.string() + sets));
+  REQUIRE(killed.exit_code == 128 + 9);
+  const Result resumed =
+      run(train("--config " + cfg + " --out " + b.string() + " --resume auto" + sets));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(train_rows(a) == train_rows(b));
+  const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " +
+                       (a / "best.ckpt").string() + " --json");
+  INFO(e.output);
+  REQUIRE(e.exit_code == 0);
+  const auto pos = e.output.find("\"accuracy\": ");
+  REQUIRE(pos != std::string::npos);
+  CHECK(std::stod(e.output.substr(pos + 12)) > 0.5);
+
+  // Another architecture: the error names the key and both shapes.
+  const Result bad = run(
+      train("--config " + cfg + " --out " + (tmp.path / "c").string() +
+            " --set model.hidden=[16,32] --set train.init_from=" + (fp / "best.ckpt").string()));
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.output, Contains("train.init_from") && Contains("'fc1.weight'"));
+  const Result missing = run(train("--config " + cfg + " --out " + (tmp.path / "d").string() +
+                                   " --set train.init_from=" + (tmp.path / "nope.ckpt").string()));
+  CHECK(missing.exit_code != 0);
+  CHECK_THAT(missing.output, Contains("nope.ckpt"));
+}
