@@ -164,11 +164,12 @@ int DbssqQuantizer::bits() const {
 float DbssqQuantizer::eps() const { return is_training() ? training_eps_ : 0.0f; }
 
 std::string DbssqQuantizer::describe() const {
-  return fmt::format(
-      "dbssq({} {}, eps={:.4g}{}, grad {})",
-      options_.levels == DbssqLevels::shift ? "shift s=" : "uniform n=", options_.bits,
-      training_eps_, schedule_.kind == EpsSchedule::Kind::halving ? " halving" : "",
-      options_.grad_scaling ? "1" : "eps");
+  // e.g. "dbssq(shift s=2, train eps=0.125 (halving), grad 1)"; eval always uses eps = 0.
+  return fmt::format("dbssq({}={}, train eps={:.4g} ({}), grad {})",
+                     options_.levels == DbssqLevels::shift ? "shift s" : "uniform n", options_.bits,
+                     training_eps_,
+                     schedule_.kind == EpsSchedule::Kind::halving ? "halving" : "constant",
+                     options_.grad_scaling ? "1" : "eps");
 }
 
 DbssqWeightQuantizer::DbssqWeightQuantizer(std::int64_t out_channels, const DbssqOptions& options,
