@@ -32,13 +32,12 @@ int main(int argc, char** argv) {
   try {
     app::load_plugins(plugins);
     app::load_checkpoint_plugins(checkpoint);
-    app::Config config = app::read_checkpoint_config(checkpoint);
-    if (!data_root.empty()) config.data.root = data_root;
+    app::TrainedModel trained = app::load_trained_model(checkpoint, data_root);
+    app::Config& config = trained.config;
     config.train.threads = threads;
     app::configure_threads(config.train);
-    const auto data = app::load_datasets(config.data, config.train.seed);
-    const auto model = app::build_model(config, *data.train);
-    app::load_checkpoint_model(checkpoint, *model);
+    const app::Datasets& data = trained.data;
+    const auto& model = trained.model;
     const auto& dataset = split == "test" ? data.test : data.train;
     auto loader = app::make_eval_loader(config, data, dataset);
     const app::EvalResult r = app::evaluate(*model, *loader, config.train, dataset->num_classes());

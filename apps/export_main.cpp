@@ -33,11 +33,10 @@ int main(int argc, char** argv) {
   try {
     app::load_plugins(plugins);
     app::load_checkpoint_plugins(checkpoint);
-    app::Config config = app::read_checkpoint_config(checkpoint);
-    if (!data_root.empty()) config.data.root = data_root;
-    const auto data = app::load_datasets(config.data, config.train.seed);
-    const auto model = app::build_model(config, *data.train);
-    app::load_checkpoint_model(checkpoint, *model);
+    const app::TrainedModel trained = app::load_trained_model(checkpoint, data_root);
+    const app::Config& config = trained.config;
+    const app::Datasets& data = trained.data;
+    const auto& model = trained.model;
     model->eval();
     const data::ItemShape s = data.train->item_shape();
     quant::ExportInput in;

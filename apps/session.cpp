@@ -223,6 +223,16 @@ layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset
   return layers::build_model(spec, seed, factory);
 }
 
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_root) {
+  TrainedModel t;
+  t.config = read_checkpoint_config(checkpoint);
+  if (!data_root.empty()) t.config.data.root = data_root;
+  t.data = load_datasets(t.config.data, t.config.train.seed);
+  t.model = build_model(t.config, *t.data.train);
+  load_checkpoint_model(checkpoint, *t.model);
+  return t;
+}
+
 std::string model_summary(layers::Module& model, const data::Dataset& dataset) {
   const data::ItemShape s = dataset.item_shape();
   return quant::format_summary(quant::model_cost(model, core::Shape({s.c, s.h, s.w})));

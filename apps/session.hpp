@@ -55,6 +55,15 @@ std::unique_ptr<data::DataLoader> make_eval_loader(const Config& config, const D
 layers::ModelSpec model_spec(const Config& config, const data::Dataset& dataset);
 layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset);
 
+// A checkpoint's config (with data.root replaced when `data_root` is not empty), its datasets
+// and its model with the trained weights loaded. The checkpoint's plugins must be loaded first.
+struct TrainedModel {
+  Config config;
+  Datasets data;
+  layers::ModulePtr model;
+};
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_root = "");
+
 // Per layer: weight/input bits, parameters, MACs, float vs packed bytes (quant/summary.hpp).
 std::string model_summary(layers::Module& model, const data::Dataset& dataset);
 
