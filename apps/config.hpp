@@ -108,7 +108,8 @@ struct OptimConfig {
   double bop_threshold = 1e-8;
 
   template <typename V> void visit(V& v) {
-    v.field("name", name, "optimizer: sgd, adam, adamw", one_of({"sgd", "adam", "adamw"}));
+    v.field("name", name, "optimizer: sgd, adam, adamw or ebp (Expectation BackPropagation: no lr)",
+            one_of({"sgd", "adam", "adamw", "ebp"}));
     v.field("lr", lr, "base (peak) learning rate", Validator<double>(positive));
     v.field("momentum", momentum, "sgd momentum", Validator<double>(non_negative));
     v.field("nesterov", nesterov, "sgd Nesterov momentum");
@@ -203,15 +204,15 @@ struct TrainConfig {
 template <typename V>
 void visit_quant_settings(V& v, quant::QuantSettings& s) {
   v.field("scheme", s.scheme,
-          "none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq (see "
+          "none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq, rq (see "
           "quant/scheme.hpp)",
           one_of(quant::scheme_names()));
   v.field("weight_quantizer", s.weight_quantizer, "weight quantizer by name (empty = the scheme's)");
   v.field("activation_quantizer", s.activation_quantizer,
           "input (activation) quantizer by name (empty = the scheme's)");
-  v.field("weight_bits", s.weight_bits, "bits of multi-bit weight quantizers (dorefa, lsq)",
+  v.field("weight_bits", s.weight_bits, "bits of multi-bit weight quantizers (dorefa, lsq, rq)",
           Validator<std::int64_t>(positive_int));
-  v.field("activation_bits", s.activation_bits, "bits of multi-bit activation quantizers (dorefa, lsq, pact)",
+  v.field("activation_bits", s.activation_bits, "bits of multi-bit activation quantizers (dorefa, lsq, pact, rq)",
           Validator<std::int64_t>(positive_int));
   v.field("gradient_bits", s.gradient_bits, "DoReFa gradient bits on each quantized layer's output (32 = off)",
           Validator<std::int64_t>(positive_int));
@@ -239,6 +240,17 @@ void visit_quant_settings(V& v, quant::QuantSettings& s) {
           one_of({"halving", "constant"}));
   v.field("eps", s.eps, "dbssq: eps of the constant schedule, in [0, 1] (1 = full precision)",
           Validator<double>(non_negative));
+  v.field("rq_temperature", s.rq_temperature,
+          "rq: Gumbel-softmax temperature of the first epoch (annealed geometrically)",
+          Validator<double>(positive));
+  v.field("rq_temperature_end", s.rq_temperature_end, "rq: temperature of the last epoch",
+          Validator<double>(positive));
+  v.field("rq_delta_sigmas", s.rq_delta_sigmas,
+          "rq: local grid = the bins within this many sigma of x (paper: 3; 8 keeps E[x^] within "
+          "1e-3 alpha of the full grid)",
+          Validator<double>(positive));
+  v.field("rq_straight_through", s.rq_straight_through,
+          "rq: RQ-ST, hard one-hot sample forward, relaxed gradient backward");
 }
 
 struct QuantOverrideConfig {
@@ -251,11 +263,31 @@ struct QuantOverrideConfig {
   }
 };
 
+// quant.grid_reg: the penalty that pulls latent weights onto a symmetric k-bit grid
+// (quant/grid_reg.hpp; defaults in quant::GridRegSettings).
+struct GridRegConfig {
+  quant::GridRegSettings s;
+
+  template <typename V> void visit(V& v) {
+    v.field("weight", s.weight,
+            "penalty weight on sum (w - Q(w))^2 over the quantizable layers' weights (0 = off)",
+            Validator<double>(non_negative));
+    v.field("bits", s.bits, "bits of the symmetric grid the weights are pulled onto (1..8)",
+            Validator<std::int64_t>(positive_int));
+    v.field("warmup_epochs", s.warmup_epochs, "epochs trained without the penalty first",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("ramp_epochs", s.ramp_epochs,
+            "after the warm-up the weight grows linearly to `weight` over this many epochs (0 = at once)",
+            Validator<std::int64_t>(non_negative_int));
+  }
+};
+
 struct QuantSection {
   quant::QuantSettings defaults;
   bool keep_first = true;
   bool keep_last = true;
   std::vector<QuantOverrideConfig> overrides{};
+  GridRegConfig grid_reg;
 
   template <typename V> void visit(V& v) {
     visit_quant_settings(v, defaults);
@@ -265,6 +297,8 @@ struct QuantSection {
            "per-layer settings: each item has `match` plus any key above; it starts from the "
            "defaults above and a later match wins",
            QuantOverrideConfig{"", defaults});
+    v.section("grid_reg", grid_reg,
+              "penalty pulling the quantizable layers' weights onto a symmetric k-bit grid (any scheme)");
   }
 
   quant::QuantConfig plan() const {
@@ -277,6 +311,68 @@ struct QuantSection {
   }
 };
 
+// distill.per_section: what one section trains with instead of the run's settings.
+struct SectionSettings {
+  std::int64_t section = 0;  // 1-based
+  std::int64_t epochs = 0;   // 0: distill.epochs
+  std::string optimizer = "";  // empty: optim.name
+  double lr = 0.0;             // 0: optim.lr
+
+  template <typename V> void visit(V& v) {
+    v.field("section", section, "the section these settings apply to (1-based)", Validator<std::int64_t>(positive_int));
+    v.field("epochs", epochs, "its training epochs (0 = distill.epochs)", Validator<std::int64_t>(non_negative_int));
+    v.field("optimizer", optimizer, "its optimizer: sgd, adam, adamw (empty = optim.name)",
+            one_of({"", "sgd", "adam", "adamw"}));
+    v.field("lr", lr, "its base learning rate (0 = optim.lr)", Validator<double>(non_negative));
+  }
+};
+
+// distill: DCQ sectional distillation (methods.md 5; apps/distill.hpp). Off while teacher is empty.
+struct DistillConfig {
+  std::string teacher = "";                 // a lowbit checkpoint of the float teacher
+  std::vector<std::string> splits{};        // top-level layers after which a section ends
+  std::int64_t auto_sections = 0;           // N > 0: N sections cut at stage boundaries
+  std::string loss = "mse";                 // sections before the last: mse, l1, huber
+  double huber_delta = 0.4;
+  std::string last_loss = "cross_entropy";  // the last section: cross_entropy or kd (CE + KD on teacher logits)
+  double kd_weight = 0.5;
+  double kd_temperature = 4.0;
+  std::int64_t epochs = 0;  // per section; 0 = train.epochs
+  std::int64_t bn_batches = 200;
+  std::int64_t finetune_epochs = 0;
+  std::vector<SectionSettings> per_section{};
+
+  template <typename V> void visit(V& v) {
+    v.field("teacher", teacher,
+            "float teacher checkpoint trained by lowbit (same model as this config); empty = no distillation");
+    v.field("splits", splits, "names of the top-level layers after which a section ends, e.g. [pool1, pool2]");
+    v.field("auto", auto_sections, "N > 0: N sections cut at stage boundaries (pool<k>, layer<k>) instead of splits",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("loss", loss, "loss of every section but the last, on feature maps: mse, l1, huber",
+            one_of({"mse", "l1", "huber"}));
+    v.field("huber_delta", huber_delta, "huber: delta", Validator<double>(positive));
+    v.field("last_loss", last_loss,
+            "loss of the last section: cross_entropy (labels) or kd (cross-entropy plus KD on teacher logits)",
+            one_of({"cross_entropy", "kd"}));
+    v.field("kd_weight", kd_weight, "kd: weight of the KD term (the cross-entropy gets 1 - kd_weight)",
+            Validator<double>(non_negative));
+    v.field("kd_temperature", kd_temperature, "kd: softmax temperature", Validator<double>(positive));
+    v.field("epochs", epochs, "training epochs of each section (0 = train.epochs)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("bn_batches", bn_batches,
+            "training batches over which the stitched network's BN statistics are re-estimated (0 = off)",
+            Validator<std::int64_t>(non_negative_int));
+    v.field("finetune_epochs", finetune_epochs,
+            "end-to-end fine-tuning epochs of the stitched network (0 = off, as in the paper)",
+            Validator<std::int64_t>(non_negative_int));
+    v.list("per_section", per_section,
+           "settings of single sections: each item has `section` (1-based) and any of epochs, optimizer, lr",
+           SectionSettings{});
+  }
+
+  bool enabled() const { return !teacher.empty(); }
+};
+
 struct Config {
   std::vector<std::string> plugins{};  // shared libraries loaded before the rest is checked
   ModelConfig model;
@@ -285,6 +381,7 @@ struct Config {
   ScheduleConfig schedule;
   TrainConfig train;
   QuantSection quant;
+  DistillConfig distill;
 
   template <typename V> void visit(V& v) {
     v.field("plugins", plugins,
@@ -295,6 +392,7 @@ struct Config {
     v.section("optim", optim, "optimizer");
     v.section("schedule", schedule, "learning-rate schedule (per step)");
     v.section("train", train, "training loop");
+    v.section("distill", distill, "DCQ sectional distillation from a float teacher (train --section i)");
   }
 };
 

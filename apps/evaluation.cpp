@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -50,6 +52,69 @@ EvalResult evaluate(layers::Module& model, data::DataLoader& loader, const Train
   r.accuracy = r.count > 0 ? static_cast<double>(correct) / static_cast<double>(r.count) : 0.0;
   model.train(was_training);
   return r;
+}
+
+void run_batches(layers::Module& model, data::DataLoader& loader, std::int64_t batches) {
+  core::NoGradGuard no_grad;
+  loader.set_position({0, 0});
+  const std::int64_t n = std::min(batches, loader.batches_per_epoch());
+  for (std::int64_t b = 0; b < n; ++b) model(loader.next().images);
+}
+
+EnsembleResult evaluate_ensemble(layers::Module& model, data::DataLoader& loader,
+                                 std::int64_t members, std::int64_t num_classes,
+                                 const std::function<void(std::int64_t)>& select_member) {
+  core::check(members > 0, "evaluate_ensemble: need at least one member, got {}", members);
+  const bool was_training = model.is_training();
+  model.eval();
+  core::NoGradGuard no_grad;
+  const auto C = static_cast<std::size_t>(num_classes);
+  EnsembleResult out;
+  EvalResult& r = out.ensemble;
+  std::vector<double> prob_sum;  // (examples, C): the members' summed softmax outputs
+  for (std::int64_t k = 0; k < members; ++k) {
+    select_member(k);
+    loader.set_position({0, 0});
+    std::int64_t correct = 0, seen = 0;
+    std::size_t row = 0;
+    for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+      const data::Batch batch = loader.next();
+      const core::Tensor logits = model(batch.images).contiguous();  // (B, C)
+      const float* z = logits.data<float>();
+      const auto truth = batch.labels.to_vector<std::int64_t>();
+      for (std::size_t i = 0; i < truth.size(); ++i, ++row) {
+        if (k == 0) {
+          prob_sum.resize((row + 1) * C, 0.0);
+          r.labels.push_back(truth[i]);
+        }
+        const float* zi = z + i * C;
+        const double zmax = *std::max_element(zi, zi + C);
+        double norm = 0.0;
+        for (std::size_t c = 0; c < C; ++c) norm += std::exp(double(zi[c]) - zmax);
+        for (std::size_t c = 0; c < C; ++c) prob_sum[row * C + c] += std::exp(double(zi[c]) - zmax) / norm;
+        correct += static_cast<std::int64_t>(std::max_element(zi, zi + C) - zi) == truth[i];
+        ++seen;
+      }
+    }
+    out.member_accuracy.push_back(seen > 0 ? double(correct) / double(seen) : 0.0);
+  }
+  r.count = static_cast<std::int64_t>(r.labels.size());
+  r.confusion.assign(C, std::vector<std::int64_t>(C, 0));
+  double nll = 0.0;
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < r.labels.size(); ++i) {
+    const double* p = prob_sum.data() + i * C;
+    const auto pred = static_cast<std::int64_t>(std::max_element(p, p + C) - p);
+    const auto t = static_cast<std::size_t>(r.labels[i]);
+    r.predictions.push_back(pred);
+    r.confusion[t][static_cast<std::size_t>(pred)] += 1;
+    correct += pred == r.labels[i];
+    nll -= std::log(std::max(p[t] / double(members), 1e-30));
+  }
+  r.loss = r.count > 0 ? nll / double(r.count) : 0.0;
+  r.accuracy = r.count > 0 ? double(correct) / double(r.count) : 0.0;
+  model.train(was_training);
+  return out;
 }
 
 std::string format_report(const EvalResult& r, const std::vector<std::string>& names) {

@@ -6,6 +6,7 @@
 #include "layers/module.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,23 @@ std::string format_report(const EvalResult& r, const std::vector<std::string>& c
 std::string format_json(const EvalResult& r, const std::vector<std::string>& class_names);
 // "index,label,prediction" per example (the same CSV as `infer --predictions`).
 void write_predictions_csv(const EvalResult& r, const std::string& path);
+
+// An ensemble of `members` models that share `model`'s modules (PBNet's sampled binary nets,
+// methods.md 3b (b)): select_member(k) switches the model to member k (k = 0 .. members - 1, the
+// caller restores the model afterwards). Each member runs over the split in eval mode without a
+// graph; the result's predictions are the argmax of the members' averaged softmax outputs and its
+// loss is the negative log-likelihood of those averaged probabilities.
+// Runs the first `batches` batches of `loader` through `model` as it is (modes untouched), without
+// a graph: what re-estimates normalisation statistics once the caller has put the model in a
+// recalibration mode (quant::pbnet_begin_bn_recalibration).
+void run_batches(layers::Module& model, data::DataLoader& loader, std::int64_t batches);
+
+struct EnsembleResult {
+  EvalResult ensemble;
+  std::vector<double> member_accuracy;  // each member on its own
+};
+EnsembleResult evaluate_ensemble(layers::Module& model, data::DataLoader& loader,
+                                 std::int64_t members, std::int64_t num_classes,
+                                 const std::function<void(std::int64_t)>& select_member);
 
 }  // namespace lowbit::app

@@ -12,6 +12,7 @@
 #include "optim/registry.hpp"
 #include "optim/routing.hpp"
 #include "optim/sgd.hpp"
+#include "quant/pbnet_model.hpp"
 #include "quant/quantizer.hpp"
 #include "quant/scheme.hpp"
 #include "quant/summary.hpp"
@@ -33,6 +34,7 @@ void register_builtins() {
   std::call_once(once, [] {
     data::register_builtin_datasets();
     layers::register_builtin_models();
+    quant::register_pbnet_models();  // pbnet_vgg_small (lives in quant/: it needs its layers)
     layers::register_builtin_layers();
     optim::register_builtin_optimizers();
     optim::register_builtin_schedules();

@@ -1,8 +1,10 @@
 // train: trains a network from a YAML config (see configs/ and `train --print-config`).
 
 #include "apps/config.hpp"
+#include "apps/distill.hpp"
 #include "apps/session.hpp"
 #include "apps/trainer.hpp"
+#include "core/error.hpp"
 #include "layers/module.hpp"
 #include "layers/plugin.hpp"
 
@@ -18,6 +20,7 @@ int main(int argc, char** argv) {
   std::string config_path, resume, out;
   std::vector<std::string> overrides, plugins;
   bool print_config = false, summary_only = false, print_run_dir = false;
+  std::int64_t section = 0;
   cli.add_option("-c,--config", config_path, "YAML config file (keys not given take their defaults)");
   cli.add_option("--resume", resume, "'auto' (the run directory's last.ckpt, if any) or a checkpoint path");
   cli.add_option("-o,--out", out, "run directory (default: train.out_dir/<train.name or config name>)");
@@ -27,6 +30,10 @@ int main(int argc, char** argv) {
                  "load a plugin shared library before the config is read (docs/plugins.md); "
                  "repeatable, recorded in checkpoints")
       ->take_all();
+  cli.add_option("--section", section,
+                 "DCQ (a config with distill:): train only section i (1-based) into its own checkpoint; without "
+                 "it every unfinished section is trained, then the sections are stitched")
+      ->check(CLI::NonNegativeNumber);
   cli.add_flag("--print-config", print_config, "print the effective config (every key) and exit");
   cli.add_flag("--summary", summary_only, "print the model summary and exit");
   cli.add_flag("--print-run-dir", print_run_dir, "print the run directory this command would use and exit");
@@ -57,6 +64,8 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", app::model_summary(*model, *data.train));
       return 0;
     }
+    if (request.config.distill.enabled()) return app::run_distillation(request, section);
+    if (section != 0) throw core::Error("--section applies to DCQ runs only. HINT: set distill.teacher in the config");
     return app::run_training(request);
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());

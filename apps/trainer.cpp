@@ -1,84 +1,30 @@
 #include "apps/trainer.hpp"
 
 #include "apps/checkpoint.hpp"
+#include "apps/ebp_trainer.hpp"
 #include "apps/evaluation.hpp"
 #include "apps/metrics.hpp"
 #include "apps/plot_svg.hpp"
 #include "apps/progress.hpp"
+#include "apps/run_control.hpp"
 #include "apps/session.hpp"
 #include "core/ops.hpp"
 #include "optim/clip.hpp"
+#include "quant/grid_reg.hpp"
 #include "quant/training.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 namespace lowbit::app {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
-
-// Installs SIGINT/SIGTERM handlers for the lifetime of a run and restores the previous ones.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal.store(0);
-    previous_int_ = std::signal(SIGINT, on_stop_signal);
-    previous_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, previous_int_);
-    std::signal(SIGTERM, previous_term_);
-  }
-  bool requested() const { return g_stop_signal.load() != 0; }
-
- private:
-  void (*previous_int_)(int);
-  void (*previous_term_)(int);
-};
-
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    core::check(out.good(), "cannot write '{}'", tmp.string());
-    out << text;
-  }
-  fs::rename(tmp, path);
-}
-
-std::string checkpoint_name(std::int64_t epoch) { return fmt::format("epoch-{:03}.ckpt", epoch); }
-
-// Keeps the newest `keep` numbered checkpoints (epoch-NNN.ckpt) in the run directory.
-void prune_checkpoints(const fs::path& dir, std::int64_t keep) {
-  std::vector<std::pair<std::int64_t, fs::path>> found;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    constexpr std::string_view prefix = "epoch-", suffix = ".ckpt";
-    if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) {
-      continue;
-    }
-    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    found.emplace_back(std::stoll(digits), entry.path());
-  }
-  std::sort(found.begin(), found.end());
-  for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < found.size(); ++i) {
-    fs::remove(found[i].second);
-  }
-}
 
 struct Run {
   Config config;
@@ -114,6 +60,7 @@ std::string run_directory(const TrainRequest& request) {
 }
 
 int run_training(const TrainRequest& request) {
+  if (is_ebp_config(request.config)) return run_ebp_training(request);  // methods.md 3a
   Run run;
   run.config = request.config;
   const Config& cfg = run.config;
@@ -165,6 +112,9 @@ int run_training(const TrainRequest& request) {
   };
 
   progress.line(model_summary(*run.model, *run.data.train));
+  quant::GridRegularizer grid_reg(cfg.quant.grid_reg.s,  // quant.grid_reg (off unless weight > 0)
+                                  quant::grid_layers(*run.model, cfg.quant.keep_first, cfg.quant.keep_last));
+  if (grid_reg.enabled()) progress.line(grid_reg.describe());
   progress.line(fmt::format("data: {} train / {} test examples of {}, {} classes; {} steps per epoch; {} threads",
                             run.data.train->size(), run.data.test->size(), run.data.train->item_shape().str(),
                             run.data.train->num_classes(), steps_per_epoch, threads));
@@ -172,10 +122,6 @@ int run_training(const TrainRequest& request) {
 
   StopSignals stop;
   RunProgress& p = run.state.progress;
-  // LOWBIT_DEBUG_KILL_AT_STEP=N makes the process SIGKILL itself right after step N, so the
-  // resume test can interrupt a run at a known point exactly as `kill -9` would.
-  const char* kill_env = std::getenv("LOWBIT_DEBUG_KILL_AT_STEP");
-  const std::int64_t debug_kill_step = kill_env != nullptr ? std::atoll(kill_env) : -1;
   const std::int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   auto row_start = Clock::now();
   std::int64_t row_images = 0;
@@ -199,6 +145,8 @@ int run_training(const TrainRequest& request) {
     const std::int64_t epoch = p.epoch;
     run.model->train();
     quant::set_quantizer_epoch(*run.model, epoch, cfg.train.epochs);  // DBSSQ's eps schedule
+    grid_reg.set_epoch(epoch, cfg.train.epochs);
+    if (grid_reg.enabled()) progress.line(grid_reg.status());
     bool epoch_done = false;
     while (!epoch_done) {
       const auto t0 = Clock::now();
@@ -212,6 +160,7 @@ int run_training(const TrainRequest& request) {
       if (const core::Tensor reg = quant::quantizer_regularization(*run.model); reg.defined()) {
         loss = loss + reg;
       }
+      if (const core::Tensor g = grid_reg.term(); g.defined()) loss = loss + g;
       const double loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
         const fs::path last = run.dir / "last.ckpt";
@@ -262,7 +211,7 @@ int run_training(const TrainRequest& request) {
         return kExitInterrupted;
       }
       if (periodic && !epoch_done) save("last.ckpt");
-      if (p.step == debug_kill_step) std::raise(SIGKILL);  // tests: a kill -9 at a known step
+      maybe_debug_kill(p.step);  // tests: a kill -9 at a known step
     }
 
     const bool evaluate_now = (epoch + 1) % cfg.train.eval_every_epochs == 0 || epoch + 1 == cfg.train.epochs;

@@ -38,6 +38,11 @@ std::int64_t BatchNorm::num_batches_tracked() const {
   return num_batches_tracked_.data<std::int64_t>()[0];
 }
 
+void BatchNorm::set_momentum(double momentum) {
+  core::check(momentum >= 0.0 && momentum <= 1.0, "{}: momentum must be in [0, 1], got {}", describe(), momentum);
+  options_.momentum = momentum;
+}
+
 std::string BatchNorm::describe() const {
   return fmt::format("{}({}, eps={:g}, momentum={:g}, affine={})", type_name(),
                      options_.num_features, options_.eps, options_.momentum, options_.affine);

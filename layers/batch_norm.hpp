@@ -32,6 +32,8 @@ class BatchNorm : public Module {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   std::int64_t num_batches_tracked() const;
+  // The running-average rate from now on (BN re-estimation sets 1/k for a plain average).
+  void set_momentum(double momentum);
 
  protected:
   // rank: 2 for BatchNorm1d, 4 for BatchNorm2d.

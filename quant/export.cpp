@@ -11,12 +11,14 @@
 #include "layers/pooling.hpp"
 #include "layers/residual.hpp"
 #include "layers/sequential.hpp"
+#include "quant/dbssq.hpp"
 #include "quant/quant_layers.hpp"
 #include "quant/quantizers.hpp"
 #include "quant/xnor/kernels.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -153,6 +155,48 @@ class Exporter {
     c.weight = engine_order(weight, g);
     if (g.bias.defined()) c.bias = to_floats(g.bias);
     x = m_.add(name, c, {x});
+  }
+
+  // Weights whose factored values are small multiples of a power of two (DBSSQ at eps 0:
+  // out_scale[o] * +-2^-j, or +-m / 2^(n-1) for uniform levels) become int8 codes
+  // q = values * 2^J with scale out_scale * 2^-J, the smallest such J: the engine's conv2d_i8
+  // (docs/dbssq-export.md says why int8 and not shifts on AVX2). False, and nothing emitted, when
+  // no J <= 7 gives codes within [-127, 127] (DBSSQ with 3 shift bits needs 2^7 = 128).
+  bool emit_power_of_two_codes(layers::Module* m, const std::string& name, xnor::ValueId& x, Quantizer& wq,
+                               const Tensor& latent) {
+    FactoredWeight f;
+    {
+      core::NoGradGuard no_grad;
+      const bool was = wq.is_training();
+      wq.eval();  // eps = 0: the quantized levels
+      f = wq.factored(latent);
+      wq.train(was);
+    }
+    if (!f.out_scale.defined()) return false;
+    const LayerGeometry g = geometry_of(m);
+    const std::vector<float> v = engine_order(f.values, g);
+    for (int j = 0; j <= 7; ++j) {
+      const float p = std::ldexp(1.0f, j);
+      const bool fits = std::all_of(v.begin(), v.end(), [p](float a) {
+        const float code = a * p;
+        return code == std::round(code) && std::fabs(code) <= 127.0f;
+      });
+      if (!fits) continue;
+      xnor::Conv2dI8 c;
+      c.out_c = g.out_c;
+      c.kernel = g.kernel;
+      c.stride = g.stride;
+      c.pad = g.pad;
+      c.weight.resize(v.size());
+      for (std::size_t i = 0; i < v.size(); ++i) c.weight[i] = static_cast<std::int8_t>(v[i] * p);
+      c.scale = to_floats(f.out_scale);
+      for (float& sc : c.scale) sc = std::ldexp(sc, -j);  // exact: a power-of-two factor
+      if (g.bias.defined()) c.bias = to_floats(g.bias);
+      x = as_float(flat_for_linear(m, x, name), name);
+      x = m_.add(name, c, {x});
+      return true;
+    }
+    return false;
   }
 
   // Index of the layer that consumes item i's BN output when the fold applies, else 0.
@@ -302,7 +346,11 @@ class Exporter {
         emit_binary(items, i, x);
         return x;
       }
-      if (q->input_quantizer().bits() >= 32) {  // quantized weights, float inputs (BinaryConnect)
+      if (q->input_quantizer().bits() >= 32) {  // quantized weights, float inputs (BinaryConnect, DBSSQ)
+        if (dynamic_cast<DbssqWeightQuantizer*>(&q->weight_quantizer()) != nullptr &&
+            emit_power_of_two_codes(mod, name, x, q->weight_quantizer(), q->latent_weight())) {
+          return x;
+        }
         Tensor w;
         {
           core::NoGradGuard no_grad;

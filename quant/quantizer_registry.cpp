@@ -1,6 +1,7 @@
 #include "core/error.hpp"
 #include "quant/quantizer.hpp"
 #include "quant/dbssq.hpp"
+#include "quant/relaxed.hpp"
 #include "quant/quantizers.hpp"
 
 #include <cmath>
@@ -61,6 +62,19 @@ QuantizerPtr make_dbssq(const QuantizerSpec& s) {
   return std::make_shared<DbssqActivationQuantizer>(s.in_channels, o, schedule);
 }
 
+// Relaxed Quantization (methods.md 3c): signed grid for weights, unsigned for activations.
+QuantizerPtr make_rq(const QuantizerSpec& s) {
+  const QuantSettings& q = s.settings;
+  RelaxedQuantizer::Options o;
+  o.bits = bits_for(s);
+  o.is_signed = s.role == Role::weight;
+  o.temperature_start = q.rq_temperature;
+  o.temperature_end = q.rq_temperature_end;
+  o.delta_sigmas = q.rq_delta_sigmas;
+  o.straight_through = q.rq_straight_through;
+  return std::make_shared<RelaxedQuantizer>(o, s.seed);
+}
+
 }  // namespace
 
 void register_builtin_quantizers(QuantizerRegistry& r) {
@@ -97,6 +111,7 @@ void register_builtin_quantizers(QuantizerRegistry& r) {
                  },
                  false, true});
   r.add("dbssq", {make_dbssq, true, true});
+  r.add("rq", {make_rq, true, true});
 }
 
 QuantizerPtr make_quantizer(const std::string& name, const QuantizerSpec& spec,

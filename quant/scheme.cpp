@@ -23,6 +23,7 @@ const std::map<std::string, SchemePreset>& presets() {
       {"lsq", {"lsq", "lsq", "relu"}},
       {"pact", {"dorefa", "pact", "relu"}},
       {"dbssq", {"dbssq", "none", "relu"}},
+      {"rq", {"rq", "rq", "relu"}},
   };
   return table;
 }

@@ -11,6 +11,7 @@
 //   lsq             lsq              lsq                    relu
 //   pact            dorefa           pact                   relu
 //   dbssq           dbssq            none (or dbssq)        relu      (methods.md 7)
+//   rq              rq (signed)      rq (unsigned)          relu      (methods.md 3c)
 //
 // For binary activations the hidden activation is hardtanh: sign(hardtanh(x)) = sign(x), and
 // its gradient is the same 1[|x| <= 1] as the sign's STE, so float layers fed by it (the

@@ -12,7 +12,7 @@
 namespace lowbit::quant {
 
 struct QuantSettings {
-  std::string scheme = "none";  // none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq
+  std::string scheme = "none";  // none, binary_connect, bnn, xnor, bireal, dorefa, lsq, pact, dbssq, rq
   std::string weight_quantizer = "";    // "" = the scheme's
   std::string activation_quantizer = "";  // "" = the scheme's
   std::int64_t weight_bits = 1;         // k of multi-bit weight quantizers (dorefa, lsq)
@@ -33,6 +33,25 @@ struct QuantSettings {
   bool dbssq_grad_scaling = true;
   std::string eps_schedule = "halving";
   double eps = 0.0;
+  // Relaxed Quantization (methods.md 3c, quant/relaxed.hpp): Gumbel-softmax temperature annealed
+  // geometrically from rq_temperature (first epoch) to rq_temperature_end (last epoch); the local
+  // grid holds the bins within rq_delta_sigmas * sigma of x; rq_straight_through: hard one-hot
+  // forward, relaxed backward (RQ-ST).
+  double rq_temperature = 2.0;
+  double rq_temperature_end = 0.5;
+  double rq_delta_sigmas = 3.0;
+  bool rq_straight_through = false;
+};
+
+// A penalty that pulls latent weights onto a symmetric k-bit grid (methods.md 3d spirit;
+// quant/grid_reg.hpp), for any scheme. Model-wide, not per layer: `quant.grid_reg` in the config.
+// Epoch e (0-based) uses weight 0 while e < warmup_epochs, then weight * min(1, (e - warmup_epochs
+// + 1) / ramp_epochs) (ramp_epochs = 0: the full weight at once).
+struct GridRegSettings {
+  double weight = 0.0;  // 0 = off
+  std::int64_t bits = 2;
+  std::int64_t warmup_epochs = 0;
+  std::int64_t ramp_epochs = 0;
 };
 
 }  // namespace lowbit::quant

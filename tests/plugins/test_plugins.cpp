@@ -10,6 +10,7 @@
 #include "layers/layer_registry.hpp"
 #include "layers/plugin.hpp"
 #include "tests/support/gradcheck.hpp"
+#include "tests/support/process.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,34 +28,12 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string output;
-};
+using Result = test::CommandResult;
+Result run(const std::string& command) { return test::run_command(command); }
 
-Result run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) output += buf.data();
-  const int status = pclose(pipe);
-  int code = -1;
-  if (WIFEXITED(status)) code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
-  return {code, output};
-}
-
-// A fresh folder per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() /
-           ("lowbit_test_plugins_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+// Scratch folders are named after the test file.
+struct TempDir : test::TempDir {
+  explicit TempDir(const std::string& name) : test::TempDir("plugins_" + name) {}
 };
 
 // Single-quoted for the shell (built by appending: GCC 12 warns falsely on "'" + s + "'").

@@ -137,6 +137,42 @@ TEST_CASE("export: DoReFa k-bit layers and BinaryConnect float-input layers", "[
   }
 }
 
+TEST_CASE("export: DBSSQ power-of-two weights become int8 codes (2 shift bits), float beyond int8 (3)",
+          "[quant][export][dbssq]") {
+  for (const int s : {2, 3}) {
+    DYNAMIC_SECTION("shift bits " << s) {
+      layers::ModelSpec spec;
+      spec.name = "lenet";
+      spec.width = 8;
+      spec.hidden = {40};
+      auto model = build(spec, scheme("dbssq", s, 32));
+      randomize(*model, 9);
+      {
+        core::NoGradGuard no_grad;  // a training forward captures sigma from the starting weights
+        model->train();
+        (void)(*model)(test::uniform({4, 1, 28, 28}, 0.0f, 1.0f, 3, false));
+      }
+      model->eval();
+      quant::ExportInput in{1, 28, 28, {0.3f}, {0.35f}};
+      const quant::xnor::Model exported = quant::export_model(*model, in);
+      std::vector<std::string> int8_layers;
+      for (const auto& op : exported.ops) {
+        if (quant::xnor::op_kind(op.params) == quant::xnor::OpKind::conv2d_i8) {
+          int8_layers.push_back(op.name);
+          // 2 shift bits: codes +-2^(3 - j), j in 0..3.
+          for (const std::int8_t q : std::get<quant::xnor::Conv2dI8>(op.params).weight) {
+            CHECK((std::abs(q) == 1 || std::abs(q) == 2 || std::abs(q) == 4 || std::abs(q) == 8));
+          }
+        }
+      }
+      CHECK(int8_layers == (s == 2 ? std::vector<std::string>{"conv2", "fc1"} : std::vector<std::string>{}));
+      const Comparison r = compare(*model, 1, 28);
+      CHECK(r.max_logit_diff < 1e-3);
+      CHECK(r.mismatched_predictions <= 1);
+    }
+  }
+}
+
 TEST_CASE("export: layers the engine cannot run are refused by name", "[quant][export]") {
   layers::ModelSpec spec;
   spec.name = "lenet";
