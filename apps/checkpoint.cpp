@@ -69,9 +69,7 @@ bool resume_may_change(const std::string& key) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Config& config, const TrainingState& state) {
-  core::BinaryWriter out(path, kCheckpointMagic, kCheckpointVersion);
-  const RunProgress& p = state.progress;
+void write_checkpoint_head(core::BinaryWriter& out, const Config& config, const RunProgress& p) {
   out.begin_section("meta");
   out.put_u32(kMetaLayout);
   out.put_i64(p.epoch);
@@ -86,6 +84,27 @@ void save_checkpoint(const std::string& path, const Config& config, const Traini
   out.begin_section("config");
   out.put_string(to_yaml(config));
   out.end_section();
+}
+
+RunProgress read_checkpoint_progress(const core::BinaryReader& in) {
+  core::SectionReader meta = in.section("meta");
+  const std::uint32_t layout = meta.get_u32();
+  if (layout != kMetaLayout) meta.fail_format(fmt::format("unknown meta layout {}", layout));
+  RunProgress p;
+  p.epoch = meta.get_i64();
+  p.step = meta.get_i64();
+  p.best_accuracy = meta.get_f64();
+  p.best_epoch = meta.get_i64();
+  p.loss_sum = meta.get_f64();
+  p.correct = meta.get_i64();
+  p.seen = meta.get_i64();
+  meta.expect_end();
+  return p;
+}
+
+void save_checkpoint(const std::string& path, const Config& config, const TrainingState& state) {
+  core::BinaryWriter out(path, kCheckpointMagic, kCheckpointVersion);
+  write_checkpoint_head(out, config, state.progress);
 
   layers::save_state_dict(*state.model, out, "model");
   layers::save_rng_states(*state.model, out, "model_rngs");
@@ -111,18 +130,7 @@ Config read_checkpoint_config(const std::string& path) {
 
 void load_checkpoint(const std::string& path, TrainingState& state) {
   const core::BinaryReader in = open_checkpoint(path);
-  core::SectionReader meta = in.section("meta");
-  const std::uint32_t layout = meta.get_u32();
-  if (layout != kMetaLayout) meta.fail_format(fmt::format("unknown meta layout {}", layout));
-  RunProgress p;
-  p.epoch = meta.get_i64();
-  p.step = meta.get_i64();
-  p.best_accuracy = meta.get_f64();
-  p.best_epoch = meta.get_i64();
-  p.loss_sum = meta.get_f64();
-  p.correct = meta.get_i64();
-  p.seen = meta.get_i64();
-  meta.expect_end();
+  const RunProgress p = read_checkpoint_progress(in);
 
   core::SectionReader model = in.section("model");
   layers::load_state_dict(*state.model, model, /*strict=*/true);

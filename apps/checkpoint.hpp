@@ -14,6 +14,7 @@
 
 #include "apps/config.hpp"
 #include "apps/metrics.hpp"
+#include "core/io.hpp"
 #include "data/loader.hpp"
 #include "layers/module.hpp"
 #include "optim/optimizer.hpp"
@@ -48,6 +49,11 @@ struct TrainingState {
 };
 
 void save_checkpoint(const std::string& path, const Config& config, const TrainingState& state);
+
+// The sections every checkpoint starts with (meta, config), for loops that keep other state after
+// them (EBP's fields): written and read in one place.
+void write_checkpoint_head(core::BinaryWriter& out, const Config& config, const RunProgress& progress);
+RunProgress read_checkpoint_progress(const core::BinaryReader& in);
 
 // Reads only the stored config (to rebuild the model before loading the rest).
 Config read_checkpoint_config(const std::string& path);

@@ -218,7 +218,8 @@ int train_section(RunContext& run, std::size_t i) {
   RunProgress& p = state.progress;
   const std::int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   const std::int64_t step_offset = steps_per_epoch * total_section_epochs(run.cfg, i);  // sections before i
-  double loss_sum = 0.0, smoothed_step_s = 0.0;
+  double loss_sum = 0.0;
+  StepTimer timer;
   std::int64_t correct = 0, seen = 0;
   auto row_start = Clock::now();
   auto log_row = [&](double lr) {
@@ -268,19 +269,11 @@ int train_section(RunContext& run, std::size_t i) {
       loss_sum += value * static_cast<double>(batch.size());
       seen += batch.size();
 
-      const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      smoothed_step_s = smoothed_step_s == 0.0 ? step_s : 0.9 * smoothed_step_s + 0.1 * step_s;
-      ProgressState ps;
-      ps.epoch = epoch + 1;
-      ps.epochs = cfg.train.epochs;
-      ps.step_in_epoch = batch.index_in_epoch + 1;
-      ps.steps_per_epoch = steps_per_epoch;
-      ps.steps_left = total_steps - p.step;
-      ps.loss = loss_sum / static_cast<double>(std::max<std::int64_t>(1, seen));
-      ps.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(1, seen));
-      ps.steps_per_second = smoothed_step_s > 0 ? 1.0 / smoothed_step_s : 0.0;
-      ps.images_per_second = ps.steps_per_second * static_cast<double>(batch.size());
-      run.progress.update(ps);
+      timer.add(std::chrono::duration<double>(Clock::now() - t0).count());
+      const double shown_loss = loss_sum / static_cast<double>(std::max<std::int64_t>(1, seen));
+      const double shown_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(1, seen));
+      run.progress.update(step_progress(epoch, cfg.train.epochs, batch.index_in_epoch, steps_per_epoch,
+                                  total_steps - p.step, shown_loss, shown_accuracy, timer, batch.size()));
 
       if (p.step % cfg.train.log_every_steps == 0) log_row(lr);
       if (epoch_done) {

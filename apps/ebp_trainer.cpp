@@ -22,7 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::uint32_t kMetaLayout = 1;  // the layout of an ordinary checkpoint's meta
 constexpr std::uint32_t kEbpLayout = 1;
 
 // Layer sizes {V_0, hidden..., classes} of the run's network.
@@ -38,19 +37,7 @@ void save_ebp_checkpoint(const fs::path& path, const Config& cfg, const quant::E
                          const RunProgress& p, const data::DataLoader& loader,
                          const std::vector<MetricRow>& history) {
   core::BinaryWriter out(path.string(), kCheckpointMagic, kCheckpointVersion);
-  out.begin_section("meta");
-  out.put_u32(kMetaLayout);
-  out.put_i64(p.epoch);
-  out.put_i64(p.step);
-  out.put_f64(p.best_accuracy);
-  out.put_i64(p.best_epoch);
-  out.put_f64(p.loss_sum);
-  out.put_i64(p.correct);
-  out.put_i64(p.seen);
-  out.end_section();
-  out.begin_section("config");
-  out.put_string(to_yaml(cfg));
-  out.end_section();
+  write_checkpoint_head(out, cfg, p);
   out.begin_section("ebp");
   out.put_u32(kEbpLayout);
   out.put_u64(net.layers().size());
@@ -92,17 +79,7 @@ quant::EbpNetwork load_ebp_checkpoint(const std::string& path,
                                       const std::vector<std::int64_t>& sizes, RunProgress& p,
                                       data::DataLoader& loader, std::vector<MetricRow>& history) {
   const core::BinaryReader in(path, kCheckpointMagic, kCheckpointVersion, "checkpoint");
-  core::SectionReader meta = in.section("meta");
-  const std::uint32_t layout = meta.get_u32();
-  if (layout != kMetaLayout) meta.fail_format(fmt::format("unknown meta layout {}", layout));
-  p.epoch = meta.get_i64();
-  p.step = meta.get_i64();
-  p.best_accuracy = meta.get_f64();
-  p.best_epoch = meta.get_i64();
-  p.loss_sum = meta.get_f64();
-  p.correct = meta.get_i64();
-  p.seen = meta.get_i64();
-  meta.expect_end();
+  p = read_checkpoint_progress(in);
   quant::EbpNetwork net = read_ebp_network(in);
   core::check(net.sizes() == sizes,
               "checkpoint '{}': its EBP network has layer sizes {}, the config gives {}", path,
@@ -154,15 +131,6 @@ EbpEvalResult evaluate_ebp(const quant::EbpNetwork& net, data::DataLoader& loade
   return r;
 }
 
-std::string resume_from_path(const TrainRequest& request, const fs::path& dir) {
-  if (request.resume.empty()) return "";
-  if (request.resume == "auto") {
-    const fs::path last = dir / "last.ckpt";
-    return fs::exists(last) ? last.string() : "";
-  }
-  core::check(fs::exists(request.resume), "--resume {}: no such checkpoint file", request.resume);
-  return request.resume;
-}
 
 }  // namespace
 
@@ -207,7 +175,7 @@ int run_ebp_training(const TrainRequest& request) {
   const fs::path dir = run_directory(request);
   fs::create_directories(dir);
   const int threads = configure_threads(cfg.train);
-  const std::string resume_from = resume_from_path(request, dir);
+  const std::string resume_from = resume_path(request, dir.string());
   if (!resume_from.empty()) {
     const auto diffs = incompatible_keys(read_checkpoint_config(resume_from), cfg);
     if (!diffs.empty()) {
@@ -260,7 +228,7 @@ int run_ebp_training(const TrainRequest& request) {
   const std::int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   auto row_start = Clock::now();
   std::int64_t row_images = 0;
-  double smoothed_step_s = 0.0;
+  StepTimer timer;
   auto log_train_row = [&] {
     if (p.seen == 0) return;
     const double secs = std::chrono::duration<double>(Clock::now() - row_start).count();
@@ -305,19 +273,11 @@ int run_ebp_training(const TrainRequest& request) {
       p.seen += batch.size();
       row_images += batch.size();
 
-      const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      smoothed_step_s = smoothed_step_s == 0.0 ? step_s : 0.9 * smoothed_step_s + 0.1 * step_s;
-      ProgressState ps;
-      ps.epoch = epoch + 1;
-      ps.epochs = cfg.train.epochs;
-      ps.step_in_epoch = batch.index_in_epoch + 1;
-      ps.steps_per_epoch = steps_per_epoch;
-      ps.steps_left = total_steps - p.step;
-      ps.loss = p.seen > 0 ? p.loss_sum / static_cast<double>(p.seen) : 0.0;
-      ps.accuracy = p.seen > 0 ? static_cast<double>(p.correct) / static_cast<double>(p.seen) : 0.0;
-      ps.steps_per_second = smoothed_step_s > 0 ? 1.0 / smoothed_step_s : 0.0;
-      ps.images_per_second = ps.steps_per_second * static_cast<double>(batch.size());
-      progress.update(ps);
+      timer.add(std::chrono::duration<double>(Clock::now() - t0).count());
+      const double shown_loss = p.seen > 0 ? p.loss_sum / static_cast<double>(p.seen) : 0.0;
+      const double shown_accuracy = p.seen > 0 ? static_cast<double>(p.correct) / static_cast<double>(p.seen) : 0.0;
+      progress.update(step_progress(epoch, cfg.train.epochs, batch.index_in_epoch, steps_per_epoch,
+                                  total_steps - p.step, shown_loss, shown_accuracy, timer, batch.size()));
 
       if (p.step % cfg.train.log_every_steps == 0) log_train_row();
       if (epoch_done) {

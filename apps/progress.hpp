@@ -34,4 +34,34 @@ class Progress {
 
 std::string format_duration(double seconds);  // "1h02m", "3m05s", "42s"
 
+// Seconds per step, exponentially smoothed, for the live line's speed and ETA.
+class StepTimer {
+ public:
+  void add(double step_seconds) {
+    smoothed_ = smoothed_ == 0.0 ? step_seconds : 0.9 * smoothed_ + 0.1 * step_seconds;
+  }
+  double steps_per_second() const { return smoothed_ > 0 ? 1.0 / smoothed_ : 0.0; }
+
+ private:
+  double smoothed_ = 0.0;
+};
+
+// The live line of a training step: epoch (0-based) of `epochs`, the batch's index in its epoch,
+// steps left in the run, the running loss and accuracy, the speed of `timer` at `batch_size`.
+inline ProgressState step_progress(std::int64_t epoch, std::int64_t epochs, std::int64_t batch_index,
+                                   std::int64_t steps_per_epoch, std::int64_t steps_left, double loss,
+                                   double accuracy, const StepTimer& timer, std::int64_t batch_size) {
+  ProgressState ps;
+  ps.epoch = epoch + 1;
+  ps.epochs = epochs;
+  ps.step_in_epoch = batch_index + 1;
+  ps.steps_per_epoch = steps_per_epoch;
+  ps.steps_left = steps_left;
+  ps.loss = loss;
+  ps.accuracy = accuracy;
+  ps.steps_per_second = timer.steps_per_second();
+  ps.images_per_second = ps.steps_per_second * static_cast<double>(batch_size);
+  return ps;
+}
+
 }  // namespace lowbit::app

@@ -38,7 +38,11 @@ struct Run {
 
 };
 
-std::string resume_path(const TrainRequest& request, const fs::path& dir) {
+
+}  // namespace
+
+std::string resume_path(const TrainRequest& request, const std::string& run_dir) {
+  const fs::path dir = run_dir;
   if (request.resume.empty()) return "";
   if (request.resume == "auto") {
     const fs::path last = dir / "last.ckpt";
@@ -47,8 +51,6 @@ std::string resume_path(const TrainRequest& request, const fs::path& dir) {
   core::check(fs::exists(request.resume), "--resume {}: no such checkpoint file", request.resume);
   return request.resume;
 }
-
-}  // namespace
 
 std::string run_directory(const TrainRequest& request) {
   if (!request.run_dir.empty()) return request.run_dir;
@@ -68,7 +70,7 @@ int run_training(const TrainRequest& request) {
   fs::create_directories(run.dir);
   const int threads = configure_threads(cfg.train);
 
-  const std::string resume_from = resume_path(request, run.dir);
+  const std::string resume_from = resume_path(request, run.dir.string());
   if (!resume_from.empty()) {
     const auto diffs = incompatible_keys(read_checkpoint_config(resume_from), cfg);
     if (!diffs.empty()) {
@@ -125,7 +127,7 @@ int run_training(const TrainRequest& request) {
   const std::int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   auto row_start = Clock::now();
   std::int64_t row_images = 0;
-  double smoothed_step_s = 0.0;
+  StepTimer timer;
 
   auto log_train_row = [&](double lr) {
     if (p.seen == 0) return;
@@ -184,19 +186,11 @@ int run_training(const TrainRequest& request) {
       p.seen += batch.size();
       row_images += batch.size();
 
-      const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      smoothed_step_s = smoothed_step_s == 0.0 ? step_s : 0.9 * smoothed_step_s + 0.1 * step_s;
-      ProgressState ps;
-      ps.epoch = epoch + 1;
-      ps.epochs = cfg.train.epochs;
-      ps.step_in_epoch = batch.index_in_epoch + 1;
-      ps.steps_per_epoch = steps_per_epoch;
-      ps.steps_left = total_steps - p.step;
-      ps.loss = p.seen > 0 ? p.loss_sum / static_cast<double>(p.seen) : loss_value;
-      ps.accuracy = p.seen > 0 ? static_cast<double>(p.correct) / static_cast<double>(p.seen) : 0.0;
-      ps.steps_per_second = smoothed_step_s > 0 ? 1.0 / smoothed_step_s : 0.0;
-      ps.images_per_second = ps.steps_per_second * static_cast<double>(batch.size());
-      progress.update(ps);
+      timer.add(std::chrono::duration<double>(Clock::now() - t0).count());
+      const double shown_loss = p.seen > 0 ? p.loss_sum / static_cast<double>(p.seen) : loss_value;
+      const double shown_accuracy = p.seen > 0 ? static_cast<double>(p.correct) / static_cast<double>(p.seen) : 0.0;
+      progress.update(step_progress(epoch, cfg.train.epochs, batch.index_in_epoch, steps_per_epoch,
+                                  total_steps - p.step, shown_loss, shown_accuracy, timer, batch.size()));
 
       if (p.step % cfg.train.log_every_steps == 0) log_train_row(lr);
       if (epoch_done) {

@@ -23,6 +23,10 @@ inline constexpr int kExitInterrupted = 130;
 
 std::string run_directory(const TrainRequest& request);
 
+// The checkpoint a run resumes from: "" for a fresh run (or --resume auto with no last.ckpt in
+// run_dir yet); a --resume path that does not exist is an error.
+std::string resume_path(const TrainRequest& request, const std::string& run_dir);
+
 // Trains; returns one of the exit codes above. Errors (bad data, bad checkpoint) throw core::Error.
 int run_training(const TrainRequest& request);
 

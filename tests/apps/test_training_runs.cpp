@@ -262,3 +262,46 @@ TEST_CASE("train: init_from fine-tunes a float checkpoint with DBSSQ and resumes
   CHECK(missing.exit_code != 0);
   CHECK_THAT(missing.output, Contains("nope.ckpt"));
 }
+
+TEST_CASE("train: EBP (no learning rate) learns, refuses optimizer keys, resumes exactly after kill -9",
+          "[apps][runs][ebp]") {
+  TempDir tmp("ebp");
+  const std::string text = R"(model:
+  name: mlp
+  hidden: [32]
+data:
+  dataset: synthetic
+  hflip: false
+  synthetic: {train_size: 256, test_size: 64, num_classes: 4, channels: 1, height: 8, width: 8}
+optim:
+  name: ebp
+train:
+  epochs: 3
+  batch_size: 32
+  threads: 1
+  seed: 3
+  log_every_steps: 1
+  checkpoint_every_steps: 5
+)";
+  const std::string cfg = write_config(tmp.path, text);
+  const fs::path a = tmp.path / "a", b = tmp.path / "b";
+  const Result full = run(train("--config " + cfg + " --out " + a.string()));
+  INFO(full.output);
+  REQUIRE(full.exit_code == 0);
+  const Result e = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + (a / "last.ckpt").string());
+  INFO(e.output);
+  REQUIRE(e.exit_code == 0);
+  CHECK_THAT(e.output, Contains("EBP-D") && Contains("EBP-P"));
+
+  const Result killed = run("LOWBIT_DEBUG_KILL_AT_STEP=13 " + train("--config " + cfg + " --out " + b.string()));
+  REQUIRE(killed.exit_code == 128 + 9);
+  const Result resumed = run(train("--config " + cfg + " --out " + b.string() + " --resume auto"));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(train_rows(a) == train_rows(b));
+  CHECK(train_rows(a).size() >= 3 * 8);
+
+  const Result lr = run(train("--config " + cfg + " --out " + (tmp.path / "c").string() + " --set optim.lr=0.5"));
+  CHECK(lr.exit_code == 2);
+  CHECK_THAT(lr.output, Contains("optim.lr"));
+}
