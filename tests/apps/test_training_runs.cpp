@@ -17,12 +17,8 @@ using Catch::Matchers::Contains;
 namespace {
 
 using Result = test::CommandResult;
+using test::TempDir;
 Result run(const std::string& command) { return test::run_command(command); }
-
-// Scratch folders are named after the test file.
-struct TempDir : test::TempDir {
-  explicit TempDir(const std::string& name) : test::TempDir("apps_" + name) {}
-};
 
 const char* const kConfig = R"(model:
   name: mlp

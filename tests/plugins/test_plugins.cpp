@@ -29,12 +29,8 @@ using Catch::Matchers::Contains;
 namespace {
 
 using Result = test::CommandResult;
+using test::TempDir;
 Result run(const std::string& command) { return test::run_command(command); }
-
-// Scratch folders are named after the test file.
-struct TempDir : test::TempDir {
-  explicit TempDir(const std::string& name) : test::TempDir("plugins_" + name) {}
-};
 
 // Single-quoted for the shell (built by appending: GCC 12 warns falsely on "'" + s + "'").
 std::string quote(const fs::path& p) {

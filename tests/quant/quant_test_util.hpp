@@ -1,10 +1,12 @@
 #pragma once
 // Shared by the quant tests: the built-in quantizers and models, registered once per process
 // (an inline function's static is one object across translation units).
+#include "core/tensor.hpp"
 #include "layers/models.hpp"
 #include "quant/quantizer.hpp"
 
 #include <mutex>
+#include <vector>
 
 namespace lowbit::test {
 
@@ -14,6 +16,19 @@ inline void register_quant_builtins() {
     quant::register_builtin_quantizers();
     layers::register_builtin_models();
   });
+}
+
+// A 1-d f32 tensor of `v` (a leaf that wants gradients unless grad is false).
+inline core::Tensor vec(const std::vector<float>& v, bool grad = true) {
+  core::Tensor t = core::Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
+  t.set_requires_grad(grad);
+  return t;
+}
+
+// The elements of an f32 tensor, in order.
+inline std::vector<float> values(const core::Tensor& t) {
+  const core::Tensor c = t.detach().contiguous();
+  return std::vector<float>(c.data<float>(), c.data<float>() + c.numel());
 }
 
 }  // namespace lowbit::test

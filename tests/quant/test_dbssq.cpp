@@ -18,18 +18,10 @@ using core::Tensor;
 using quant::DbssqLevels;
 using quant::DbssqOptions;
 
+using test::values;
+using test::vec;
+
 namespace {
-
-Tensor vec(const std::vector<float>& v, bool grad = true) {
-  Tensor t = Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
-  t.set_requires_grad(grad);
-  return t;
-}
-
-std::vector<float> values(const Tensor& t) {
-  const Tensor c = t.detach().contiguous();
-  return std::vector<float>(c.data<float>(), c.data<float>() + c.numel());
-}
 
 std::vector<float> grad_of(const Tensor& x, const Tensor& q, const std::vector<float>& upstream) {
   q.backward(Tensor::from_vector(upstream, q.shape()));

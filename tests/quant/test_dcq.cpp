@@ -18,6 +18,7 @@
 using namespace lowbit;
 using core::Tensor;
 namespace dcq = quant::dcq;
+using test::values;
 
 namespace {
 
@@ -41,8 +42,6 @@ Tensor images(std::int64_t n, std::uint64_t seed = 9) {
   core::Rng rng(seed);
   return core::uniform_tensor({n, 1, 12, 12}, -1.0f, 1.0f, rng);
 }
-
-std::vector<float> values(const Tensor& t) { return t.contiguous().to_vector<float>(); }
 
 // Every tensor of the state dict, copied (a fingerprint of the section's parameters and buffers).
 std::vector<std::vector<float>> snapshot(const layers::Module& m) {

@@ -1,6 +1,7 @@
 // The quantizers against the self-checks of methods.md (sections 1, 2, 4, 8).
 #include "core/ops.hpp"
 #include "quant/quantizers.hpp"
+#include "tests/quant/quant_test_util.hpp"
 #include "quant/ste.hpp"
 #include "tests/support/gradcheck.hpp"
 
@@ -13,18 +14,10 @@
 using namespace lowbit;
 using core::Tensor;
 
+using test::values;
+using test::vec;
+
 namespace {
-
-Tensor vec(const std::vector<float>& v, bool grad = true) {
-  Tensor t = Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
-  t.set_requires_grad(grad);
-  return t;
-}
-
-std::vector<float> values(const Tensor& t) {
-  const Tensor c = t.detach().contiguous();
-  return std::vector<float>(c.data<float>(), c.data<float>() + c.numel());
-}
 
 // d(sum(w * q(x)))/dx for upstream gradient w (all ones by default).
 std::vector<float> grad_of(const Tensor& x, const Tensor& q, const std::vector<float>& upstream = {}) {
