@@ -14,9 +14,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-#include <unistd.h>
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

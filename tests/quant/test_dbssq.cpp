@@ -20,21 +20,10 @@ using quant::DbssqOptions;
 
 using test::values;
 using test::vec;
+using test::grad_of;
+using test::require_close;
 
 namespace {
-
-std::vector<float> grad_of(const Tensor& x, const Tensor& q, const std::vector<float>& upstream) {
-  q.backward(Tensor::from_vector(upstream, q.shape()));
-  return values(x.grad());
-}
-
-void require_close(const std::vector<float>& a, const std::vector<float>& b, float tol = 1e-6f) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO("element " << i << ": " << a[i] << " vs " << b[i]);
-    REQUIRE(std::fabs(a[i] - b[i]) <= tol);
-  }
-}
 
 DbssqOptions shift(int s, bool scaling = true) { return {DbssqLevels::shift, s, scaling}; }
 DbssqOptions uniform(int n, bool scaling = true) { return {DbssqLevels::uniform, n, scaling}; }

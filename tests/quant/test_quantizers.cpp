@@ -16,23 +16,10 @@ using core::Tensor;
 
 using test::values;
 using test::vec;
+using test::grad_of;
+using test::require_close;
 
 namespace {
-
-// d(sum(w * q(x)))/dx for upstream gradient w (all ones by default).
-std::vector<float> grad_of(const Tensor& x, const Tensor& q, const std::vector<float>& upstream = {}) {
-  Tensor g = upstream.empty() ? Tensor::ones(q.shape()) : Tensor::from_vector(upstream, q.shape());
-  q.backward(g);
-  return values(x.grad());
-}
-
-void require_close(const std::vector<float>& a, const std::vector<float>& b, float tol = 1e-6f) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO("element " << i << ": " << a[i] << " vs " << b[i]);
-    REQUIRE(std::fabs(a[i] - b[i]) <= tol);
-  }
-}
 
 }  // namespace
 
