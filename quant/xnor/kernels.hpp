@@ -1,8 +1,8 @@
 #pragma once
 // The XNOR/popcount kernels of the inference engine: raw pointers, sizes and strides only
 // (no Tensor, no autograd). Every kernel has a reference twin; select.cpp picks the variant once
-// from the CPU's features (reference / portable POPCNT / AVX2), LOWBIT_XNOR_KERNELS=reference
-// (or =popcnt, =avx2) in the environment forces a path. The free functions below run the
+// from the CPU's features (reference / portable POPCNT / AVX2 / AVX-512 VPOPCNTDQ),
+// LOWBIT_XNOR_KERNELS=reference (or =popcnt, =avx2, =avx512) in the environment forces a path. The free functions below run the
 // selected path; tests and benchmarks call a path explicitly through kernel_table(path).
 //
 // Conventions (DESIGN.md):
@@ -174,7 +174,7 @@ void bmaxpool2d(const std::uint64_t* in, const BPoolShape& s, std::uint64_t* out
 // ---------------------------------------------------------------------------------------------
 // Variant selection (select.cpp)
 
-enum class KernelPath { reference, popcnt, avx2 };
+enum class KernelPath { reference, popcnt, avx2, avx512 };
 
 using PackSignsFn = decltype(&pack_signs);
 using PackThresholdsFn = decltype(&pack_thresholds);
@@ -210,7 +210,7 @@ struct KernelTable {
   Bmaxpool2dFn bmaxpool2d;
 };
 
-// "reference", "popcnt", "avx2".
+// "reference", "popcnt", "avx2", "avx512".
 const char* kernel_path_name(KernelPath path);
 // Whether this CPU runs the path (reference: always).
 bool kernel_path_supported(KernelPath path);
@@ -218,7 +218,7 @@ bool kernel_path_supported(KernelPath path);
 const KernelTable& kernel_table(KernelPath path);
 // The path the free functions use, chosen once at first use: LOWBIT_XNOR_KERNELS if set (an
 // unknown or unsupported value throws std::runtime_error naming the choices), else the best the
-// CPU supports (avx2 > popcnt > reference).
+// CPU supports (avx512 > avx2 > popcnt > reference).
 KernelPath xnor_kernel_path();
 inline const char* xnor_kernel_path_name() { return kernel_path_name(xnor_kernel_path()); }
 inline const KernelTable& kernels() { return kernel_table(xnor_kernel_path()); }

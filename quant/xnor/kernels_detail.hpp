@@ -5,7 +5,8 @@
 // The optimized GEMM/conv kernels are one portable driver (kernels_driver.cpp: chunking, OpenMP,
 // packed-bit im2col, zero-padding correction, output transforms) over an instruction-set "ISA"
 // that packs operand panels and computes a block of popcounts (kernels_popcnt.cpp with -mpopcnt,
-// kernels_avx2.cpp with -mavx2 -mpopcnt). The ISA sources are compiled with their own flags, so
+// kernels_avx2.cpp with -mavx2 -mpopcnt,
+// kernels_avx512.cpp with the AVX-512 VPOPCNTDQ flags). The ISA sources are compiled with their own flags, so
 // they define no inline functions or templates that another source could share (only builtins
 // and intrinsics): a linker-merged copy compiled for AVX2 must never run on the portable path.
 
@@ -60,6 +61,9 @@ void bmaxpool2d_fast(const std::uint64_t* in, const BPoolShape& s, std::uint64_t
 // ---- AVX2 packing (kernels_avx2.cpp)
 void pack_signs_avx2(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out);
 
+// ---- AVX-512 packing (kernels_avx512.cpp)
+void pack_signs_avx512(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out);
+
 // ---- the GEMM instruction-set interface
 enum class BitOp { xor_op, and_op };
 
@@ -68,6 +72,7 @@ enum class BitOp { xor_op, and_op };
 // g * col_group * kw * w_mult words. pack_a == nullptr means the A panel is the plain rows.
 struct GemmIsa {
   const char* name;
+  i64 tile_rows;  // rows of the popcount tile: the driver's row chunks are multiples of it
   i64 a_mult;
   i64 col_group;
   i64 w_mult;
@@ -88,6 +93,7 @@ struct GemmIsa {
 
 extern const GemmIsa kPopcntIsa;  // kernels_popcnt.cpp
 extern const GemmIsa kAvx2Isa;    // kernels_avx2.cpp
+extern const GemmIsa kAvx512Isa;  // kernels_avx512.cpp
 
 // ---- the optimized driver (kernels_driver.cpp)
 

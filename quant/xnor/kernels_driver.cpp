@@ -108,10 +108,11 @@ void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::
   const std::uint64_t* a_panel = isa.pack_a ? a_store.data() : a_src.rows;
 
   // Rows per task: at most kChunkRows A rows, balanced over the row chunks (a short last chunk
-  // would run narrow tiles), a multiple of 3 (the AVX2 tile height) where that fits.
+  // would run narrow tiles), a multiple of the ISA's tile height where that fits.
   const i64 mc_max = std::max<i64>(1, kChunkRows / p.abits);
   const i64 chunks = (p.M + mc_max - 1) / mc_max;
-  const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + 2) / 3 * 3);
+  const i64 th = isa.tile_rows;
+  const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + th - 1) / th * th);
   const i64 mtasks = (p.M + mc - 1) / mc, ntasks = (p.N + kChunkCols - 1) / kChunkCols;
   const i64 work = p.M * p.abits * wrows * p.kw;
   const Transform transform(out, p.N);

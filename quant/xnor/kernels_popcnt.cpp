@@ -97,8 +97,8 @@ void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, cons
 
 }  // namespace
 
-// name, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
-const GemmIsa kPopcntIsa{"popcnt",     1, kNR, 1, nullptr, pack_w, popcounts, row_popcounts,
+// name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
+const GemmIsa kPopcntIsa{"popcnt", kMR,     1, kNR, 1, nullptr, pack_w, popcounts, row_popcounts,
                          threshold_row};
 
 }  // namespace lowbit::quant::xnor::detail

@@ -145,28 +145,34 @@ const KernelTable kPopcntTable =
     fast_table<detail::kPopcntIsa>(KernelPath::popcnt, detail::pack_signs_fast);
 const KernelTable kAvx2Table =
     fast_table<detail::kAvx2Isa>(KernelPath::avx2, detail::pack_signs_avx2);
+const KernelTable kAvx512Table =
+    fast_table<detail::kAvx512Isa>(KernelPath::avx512, detail::pack_signs_avx512);
+
+// The paths from best to most portable.
+constexpr KernelPath kByPreference[] = {KernelPath::avx512, KernelPath::avx2, KernelPath::popcnt,
+                                        KernelPath::reference};
 
 }  // namespace
 
 KernelPath detail::select_path(const char* env) {
   if (env == nullptr || *env == '\0') {
-    if (kernel_path_supported(KernelPath::avx2)) return KernelPath::avx2;
-    if (kernel_path_supported(KernelPath::popcnt)) return KernelPath::popcnt;
-    return KernelPath::reference;
+    for (const KernelPath p : kByPreference) {
+      if (kernel_path_supported(p)) return p;
+    }
   }
-  const std::string name = env;
-  for (const KernelPath p : {KernelPath::reference, KernelPath::popcnt, KernelPath::avx2}) {
+  const std::string name = env == nullptr ? "" : env;
+  for (const KernelPath p : kByPreference) {
     if (name == kernel_path_name(p)) {
       if (!kernel_path_supported(p)) {
         throw std::runtime_error("LOWBIT_XNOR_KERNELS=" + name + ": this CPU lacks the " + name +
-                                 " instructions. HINT: use reference or popcnt, or unset it");
+                                 " instructions. HINT: unset it for the best path it supports");
       }
       return p;
     }
   }
   throw std::runtime_error("LOWBIT_XNOR_KERNELS=" + name +
-                           ": unknown kernel path. HINT: choose reference, popcnt or avx2, or "
-                           "unset it for the best the CPU supports");
+                           ": unknown kernel path. HINT: choose reference, popcnt, avx2 or "
+                           "avx512, or unset it for the best the CPU supports");
 }
 
 namespace {
@@ -197,6 +203,8 @@ const char* kernel_path_name(KernelPath path) {
       return "popcnt";
     case KernelPath::avx2:
       return "avx2";
+    case KernelPath::avx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -209,6 +217,10 @@ bool kernel_path_supported(KernelPath path) {
       return __builtin_cpu_supports("popcnt");
     case KernelPath::avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    case KernelPath::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq") &&
+             __builtin_cpu_supports("popcnt");
   }
   return false;
 }
@@ -223,6 +235,8 @@ const KernelTable& kernel_table(KernelPath path) {
       return kPopcntTable;
     case KernelPath::avx2:
       return kAvx2Table;
+    case KernelPath::avx512:
+      return kAvx512Table;
     case KernelPath::reference:
       break;
   }

@@ -20,8 +20,8 @@ TEST_CASE("xnor path selection and the environment override", "[xnor][kernel]") 
     CHECK(x::xnor_kernel_path() == x::detail::select_path(nullptr));
   }
   CHECK(x::detail::select_path("reference") == x::KernelPath::reference);
-  CHECK_THROWS_WITH(x::detail::select_path("fast"), Catch::Contains("reference, popcnt or avx2"));
-  for (const auto p : {x::KernelPath::popcnt, x::KernelPath::avx2}) {
+  CHECK_THROWS_WITH(x::detail::select_path("fast"), Catch::Contains("reference, popcnt, avx2 or avx512"));
+  for (const auto p : {x::KernelPath::popcnt, x::KernelPath::avx2, x::KernelPath::avx512}) {
     if (x::kernel_path_supported(p)) {
       CHECK(x::detail::select_path(x::kernel_path_name(p)) == p);
       CHECK(x::kernel_table(p).path == p);

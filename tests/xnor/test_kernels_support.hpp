@@ -21,7 +21,7 @@ inline const std::vector<i64> kChannels{1, 63, 64, 65, 127, 129};
 // The optimized paths this CPU supports (the reference is what they are compared with).
 inline std::vector<x::KernelPath> fast_paths() {
   std::vector<x::KernelPath> paths;
-  for (const auto p : {x::KernelPath::popcnt, x::KernelPath::avx2}) {
+  for (const auto p : {x::KernelPath::popcnt, x::KernelPath::avx2, x::KernelPath::avx512}) {
     if (x::kernel_path_supported(p)) paths.push_back(p);
   }
   return paths;

@@ -1,0 +1,188 @@
+// The AVX-512 VPOPCNTDQ instruction set for the GEMM driver and AVX-512 sign packing (compiled
+// with -mavx512f -mavx512vl -mavx512bw -mavx512vpopcntdq -mpopcnt). No inline function or
+// template here has external linkage (kernels_detail.hpp).
+//
+// Popcount: vpopcntq counts the eight 64-bit lanes of a zmm register in one instruction, so a
+// popcount step is op, vpopcntq, vpaddq: three instructions for 512 binary multiply-accumulates,
+// where the AVX2 nibble lookup needs six per 256 (kernels_avx2.cpp). The 64-bit counters never
+// overflow, so no periodic widening either.
+//
+// Layout, vectorized across output columns like a float GEMM micro-kernel: the W panel holds
+// groups of 8 columns, word k of the group's 8 columns side by side in one 512-bit vector (group
+// g, word k at (g*kw + k)*8), so each lane accumulates one column and no horizontal sum is
+// needed; an A word is broadcast to all eight lanes. A rows stay plain. A tile is MR rows by 16
+// columns (two groups, 2*MR accumulators), with an MR x 8 tile for an odd last group.
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* as the masked-off source and then warn
+// about it (-Wmaybe-uninitialized, an error under -Werror); the values are never used.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "quant/xnor/kernels_detail.hpp"
+
+namespace lowbit::quant::xnor::detail {
+
+namespace {
+
+constexpr i64 kGroup = 8;  // columns per panel group (one zmm of 64-bit lanes)
+constexpr int kMR = 6;     // rows per tile
+
+void pack_w(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, std::uint64_t* panel) {
+  for (i64 g = 0; g * kGroup < cols; ++g) {
+    for (i64 j = 0; j < kGroup; ++j) {
+      const i64 col = g * kGroup + j;
+      std::uint64_t* p = panel + g * kw * kGroup + j;
+      for (i64 k = 0; k < kw; ++k) p[k * kGroup] = col < cols ? w[col * ldw + k] : 0;
+    }
+  }
+}
+
+void row_popcounts(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out) {
+  for (i64 r = 0; r < rows; ++r) {
+    i64 n = 0;
+    for (i64 i = 0; i < words; ++i) n += __builtin_popcountll(v[r * words + i]);
+    out[r] = static_cast<std::int32_t>(n);
+  }
+}
+
+// 16 channels per compare: bit set where dot < lo or dot > hi.
+void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, const std::int32_t* hi,
+                   std::uint64_t* out) {
+  for (i64 c0 = 0; c0 < n; c0 += 64) {
+    const i64 cn = n - c0 < 64 ? n - c0 : 64;
+    std::uint64_t word = 0;
+    for (i64 b = 0; b < cn; b += 16) {
+      const i64 c = c0 + b, len = cn - b < 16 ? cn - b : 16;
+      const auto valid = static_cast<__mmask16>((1u << len) - 1u);
+      const __m512i d = _mm512_maskz_loadu_epi32(valid, dots + c);
+      const __m512i l = _mm512_maskz_loadu_epi32(valid, lo + c);
+      const __m512i h = _mm512_maskz_loadu_epi32(valid, hi + c);
+      const __mmask16 minus = static_cast<__mmask16>(
+          (_mm512_cmplt_epi32_mask(d, l) | _mm512_cmpgt_epi32_mask(d, h)) & valid);
+      word |= static_cast<std::uint64_t>(minus) << b;
+    }
+    out[c0 / 64] = word;
+  }
+}
+
+#define LOWBIT_XNOR_INLINE __attribute__((always_inline)) inline
+
+template <bool kXor>
+LOWBIT_XNOR_INLINE __m512i apply(__m512i a, __m512i w) {
+  return kXor ? _mm512_xor_si512(a, w) : _mm512_and_si512(a, w);
+}
+
+// c(r, 0..NV*8-1) for MR rows: NV groups of 8 columns starting at w (group v at v*kw*8 words),
+// only the first `cols` stored; offset - 2*popcount for xor, popcount for and.
+template <int MR, int NV, bool kXor>
+LOWBIT_XNOR_INLINE void tile(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
+                             std::int32_t offset, std::int32_t* c, i64 ldc, i64 cols) {
+  __m512i acc[MR][NV];
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+  }
+  for (i64 k = 0; k < kw; ++k) {
+    __m512i wv[NV];
+    for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w + (v * kw + k) * kGroup);
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[r * kw + k]));
+      for (int v = 0; v < NV; ++v) {
+        acc[r][v] = _mm512_add_epi64(acc[r][v], _mm512_popcnt_epi64(apply<kXor>(av, wv[v])));
+      }
+    }
+  }
+  const __m256i off = _mm256_set1_epi32(offset);
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      const i64 left = cols - v * kGroup;
+      if (left <= 0) break;
+      __m256i p = _mm512_cvtepi64_epi32(acc[r][v]);
+      if (kXor) p = _mm256_sub_epi32(off, _mm256_slli_epi32(p, 1));
+      std::int32_t* o = c + r * ldc + v * kGroup;
+      if (left >= kGroup) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), p);
+      } else {
+        _mm256_mask_storeu_epi32(o, static_cast<__mmask8>((1u << left) - 1u), p);
+      }
+    }
+  }
+}
+
+template <int MR, bool kXor>
+void row_block(const std::uint64_t* a, const std::uint64_t* w, i64 cols, i64 kw,
+               std::int32_t offset, std::int32_t* c, i64 ldc) {
+  i64 j0 = 0;
+  for (; j0 + kGroup < cols; j0 += 2 * kGroup) {
+    tile<MR, 2, kXor>(a, w + j0 * kw, kw, offset, c + j0, ldc, cols - j0);
+  }
+  if (j0 < cols) tile<MR, 1, kXor>(a, w + j0 * kw, kw, offset, c + j0, ldc, cols - j0);
+}
+
+template <bool kXor>
+void popcounts_op(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw,
+                  std::int32_t offset, std::int32_t* c, i64 ldc) {
+  i64 r0 = 0;
+  for (; r0 + kMR <= rows; r0 += kMR) {
+    row_block<kMR, kXor>(a + r0 * kw, w, cols, kw, offset, c + r0 * ldc, ldc);
+  }
+  const std::uint64_t* ar = a + r0 * kw;
+  std::int32_t* cr = c + r0 * ldc;
+  switch (rows - r0) {
+    case 5:
+      row_block<5, kXor>(ar, w, cols, kw, offset, cr, ldc);
+      break;
+    case 4:
+      row_block<4, kXor>(ar, w, cols, kw, offset, cr, ldc);
+      break;
+    case 3:
+      row_block<3, kXor>(ar, w, cols, kw, offset, cr, ldc);
+      break;
+    case 2:
+      row_block<2, kXor>(ar, w, cols, kw, offset, cr, ldc);
+      break;
+    case 1:
+      row_block<1, kXor>(ar, w, cols, kw, offset, cr, ldc);
+      break;
+    default:
+      break;
+  }
+}
+
+void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw, BitOp op,
+               std::int32_t offset, std::int32_t* c, i64 ldc) {
+  if (op == BitOp::xor_op) {
+    popcounts_op<true>(a, rows, w, cols, kw, offset, c, ldc);
+  } else {
+    popcounts_op<false>(a, rows, w, cols, kw, offset, c, ldc);
+  }
+}
+
+}  // namespace
+
+// name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
+const GemmIsa kAvx512Isa{"avx512", kMR,       1,         kGroup, 1, nullptr, pack_w, popcounts,
+                         row_popcounts, threshold_row};
+
+// 16 floats -> 16 bits by an ordered x < 0 compare (-0.0 and NaN give 0, unlike the sign bit).
+void pack_signs_avx512(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out) {
+  const i64 words = (k + 63) / 64;
+  const __m512 zero = _mm512_setzero_ps();
+#pragma omp parallel for schedule(static) if (rows * k >= (1 << 18))
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * ld;
+    for (i64 i = 0; i < words; ++i) {
+      const i64 c0 = i * 64, cn = k - c0 < 64 ? k - c0 : 64;
+      std::uint64_t word = 0;
+      for (i64 b = 0; b < cn; b += 16) {
+        const i64 len = cn - b < 16 ? cn - b : 16;
+        const auto valid = static_cast<__mmask16>((1u << len) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(valid, xr + c0 + b);
+        const __mmask16 lt = _mm512_mask_cmp_ps_mask(valid, v, zero, _CMP_LT_OQ);
+        word |= static_cast<std::uint64_t>(lt) << b;
+      }
+      out[r * words + i] = word;
+    }
+  }
+}
+
+}  // namespace lowbit::quant::xnor::detail
