@@ -5,7 +5,9 @@
 // (M = batch*OH*OW for batch 1 and --batch, N = output channels, K = Cin*k*k), and the square-ish
 // 1024 x 1024 x 4608. Both count M*N*K multiply-accumulates (binary ones for bgemm): bgemm
 // C(M,N) int32 = K - 2*popcount(A_m XOR W_n) on packed rows, sgemm C = A * W^T in float. Beside
-// them, the binary convolution (bconv2d, packed im2col and zero-padding correction included) on
+// them, the form the engine runs for a binary layer followed by batch-norm and sign: the same
+// binary GEMM with the threshold output fused (bgemm_threshold, one bit per output instead of 32,
+// so small-K shapes are not bound by writing int32 results), and the binary convolution (bconv2d, packed im2col and zero-padding correction included) on
 // the layer the shape came from. Times are medians of --repeats runs after --warmup runs.
 // OpenBLAS is its OpenMP build (DESIGN.md: the pthread build busy-waits and starves OpenMP).
 
@@ -103,7 +105,7 @@ std::vector<std::uint64_t> random_rows(i64 rows, i64 bits, std::mt19937_64& gen)
 
 struct Result {
   Shape shape;
-  double bgemm = 0, sgemm = 0, bconv = 0;  // G MAC/s
+  double bgemm = 0, bthresh = 0, sgemm = 0, bconv = 0;  // G MAC/s
 };
 
 Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
@@ -130,6 +132,18 @@ Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
     r.bgemm = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
                 k.bgemm(a.data(), w.data(), sh.M, sh.N, sh.K, c.data(), sh.N);
               });
+    // Thresholds around 0 (the dots' centre), every 7th channel flipped.
+    std::vector<std::int32_t> tau(static_cast<std::size_t>(sh.N));
+    std::vector<std::uint8_t> flip(tau.size());
+    for (std::size_t i = 0; i < tau.size(); ++i) {
+      tau[i] = static_cast<std::int32_t>(gen() % 17) - 8;
+      flip[i] = i % 7 == 0;
+    }
+    std::vector<std::uint64_t> bits(static_cast<std::size_t>(sh.M * xnor::words_for(sh.N)));
+    r.bthresh = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
+                  k.bgemm_threshold(a.data(), w.data(), sh.M, sh.N, sh.K, {tau.data(), flip.data()},
+                                    bits.data());
+                });
   }
   if (sh.conv.batch > 0) {
     const xnor::BConvShape& s = sh.conv;
@@ -141,6 +155,18 @@ Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
   }
   return r;
 }
+
+// Geometric mean and worst of a column of ratios.
+struct Summary {
+  double log_sum = 0.0, worst = 1e30;
+  int count = 0;
+  std::string worst_name;
+  void add(double ratio, const std::string& name) {
+    log_sum += std::log(ratio), ++count;
+    if (ratio < worst) worst = ratio, worst_name = name;
+  }
+  double geomean() const { return std::exp(log_sum / count); }
+};
 
 }  // namespace
 
@@ -163,39 +189,46 @@ int run(i64 batch, int repeats, int warmup, int threads, const std::string& json
     omp_set_num_threads(t);
     openblas_set_num_threads(t);
     fmt::print("\n{} thread{}\n", t, t > 1 ? "s" : "");
-    fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>8} {:>8} {:>8} | {:>6} {:>6}\n", "shape", "M", "N",
-               "K", "bgemm", "sgemm", "bconv", "bg/sg", "bc/sg");
-    fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>26} |\n", "", "", "", "", "G MAC/s");
-    double log_sum = 0.0, worst = 1e30;
-    std::string worst_name;
+    fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>8} {:>8} {:>8} {:>8} | {:>6} {:>6} {:>6}\n", "shape",
+               "M", "N", "K", "bgemm", "bg+thr", "sgemm", "bconv", "bg/sg", "bt/sg", "bc/sg");
+    fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>35} |\n", "", "", "", "", "G MAC/s");
+    Summary plain, fused;
     nlohmann::json rows = nlohmann::json::array();
     for (const Shape& sh : shapes(batch)) {
       const Result r = measure(sh, repeats, warmup, gen);
-      const double ratio = r.bgemm / r.sgemm;
-      log_sum += std::log(ratio);
-      if (ratio < worst) worst = ratio, worst_name = sh.name;
+      const double ratio = r.bgemm / r.sgemm, fused_ratio = r.bthresh / r.sgemm;
+      plain.add(ratio, sh.name);
+      fused.add(fused_ratio, sh.name);
       const std::string bconv = r.bconv > 0 ? fmt::format("{:8.1f}", r.bconv) : "       -";
       const std::string bc = r.bconv > 0 ? fmt::format("{:6.2f}", r.bconv / r.sgemm) : "     -";
-      fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>8.1f} {:>8.1f} {} | {:>6.2f} {}\n", sh.name, sh.M,
-                 sh.N, sh.K, r.bgemm, r.sgemm, bconv, ratio, bc);
+      fmt::print("{:<26} {:>6} {:>5} {:>5} | {:>8.1f} {:>8.1f} {:>8.1f} {} | {:>6.2f} {:>6.2f} {}\n",
+                 sh.name, sh.M, sh.N, sh.K, r.bgemm, r.bthresh, r.sgemm, bconv, ratio, fused_ratio,
+                 bc);
       std::fflush(stdout);
       rows.push_back({{"shape", sh.name},
                       {"M", sh.M},
                       {"N", sh.N},
                       {"K", sh.K},
                       {"bgemm_gmacs", r.bgemm},
+                      {"bgemm_threshold_gmacs", r.bthresh},
                       {"sgemm_gmacs", r.sgemm},
                       {"bconv_gmacs", r.bconv},
-                      {"ratio", ratio}});
+                      {"ratio", ratio},
+                      {"threshold_ratio", fused_ratio}});
     }
-    const double geomean = std::exp(log_sum / double(rows.size()));
-    fmt::print("bgemm / sgemm on {} thread{}: geometric mean {:.2f}, worst {:.2f} ({})\n", t,
-               t > 1 ? "s" : "", geomean, worst, worst_name);
+    const char* plural = t > 1 ? "s" : "";
+    fmt::print("bgemm / sgemm on {} thread{}: geometric mean {:.2f}, worst {:.2f} ({})\n", t, plural,
+               plain.geomean(), plain.worst, plain.worst_name);
+    fmt::print("bgemm+threshold / sgemm on {} thread{}: geometric mean {:.2f}, worst {:.2f} ({})\n",
+               t, plural, fused.geomean(), fused.worst, fused.worst_name);
     j["runs"].push_back({{"threads", t},
                          {"shapes", rows},
-                         {"geomean_ratio", geomean},
-                         {"worst_ratio", worst},
-                         {"worst_shape", worst_name}});
+                         {"geomean_ratio", plain.geomean()},
+                         {"worst_ratio", plain.worst},
+                         {"worst_shape", plain.worst_name},
+                         {"threshold_geomean_ratio", fused.geomean()},
+                         {"threshold_worst_ratio", fused.worst},
+                         {"threshold_worst_shape", fused.worst_name}});
   }
   if (!json.empty()) {
     std::ofstream(json) << j.dump(2) << '\n';

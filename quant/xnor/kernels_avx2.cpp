@@ -227,7 +227,7 @@ void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 col
 
 }  // namespace
 
-const GemmIsa kAvx2Isa{"avx2", kMR, 2, 8, 2, pack_a, pack_w, popcounts, row_popcounts, threshold_row};
+const GemmIsa kAvx2Isa{"avx2", kMR, 2, 8, 2, pack_a, pack_w, popcounts, row_popcounts, threshold_row, nullptr};
 
 // 8 floats -> 8 bits by an ordered x < 0 compare (-0.0 and NaN give 0, unlike the sign bit).
 void pack_signs_avx2(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out) {

@@ -18,6 +18,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstring>
+#include <type_traits>
+
 #include "quant/xnor/kernels_detail.hpp"
 
 namespace lowbit::quant::xnor::detail {
@@ -72,16 +75,18 @@ LOWBIT_XNOR_INLINE __m512i apply(__m512i a, __m512i w) {
   return kXor ? _mm512_xor_si512(a, w) : _mm512_and_si512(a, w);
 }
 
-// c(r, 0..NV*8-1) for MR rows: NV groups of 8 columns starting at w (group v at v*kw*8 words),
-// only the first `cols` stored; offset - 2*popcount for xor, popcount for and.
+// acc(r, v) = the popcounts of op(a_r, w) for MR rows and NV groups of 8 columns starting at w
+// (group v at v*kw*8 words).
 template <int MR, int NV, bool kXor>
-LOWBIT_XNOR_INLINE void tile(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
-                             std::int32_t offset, std::int32_t* c, i64 ldc, i64 cols) {
-  __m512i acc[MR][NV];
-  for (int r = 0; r < MR; ++r) {
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+LOWBIT_XNOR_INLINE void accumulate(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
+                                   __m512i (&acc)[MR][NV]) {
+  for (int r = 0; r < MR; ++r) {  // word 0 sets the counters (kw >= 1)
+    const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[r * kw]));
+    for (int v = 0; v < NV; ++v) {
+      acc[r][v] = _mm512_popcnt_epi64(apply<kXor>(av, _mm512_loadu_si512(w + v * kw * kGroup)));
+    }
   }
-  for (i64 k = 0; k < kw; ++k) {
+  for (i64 k = 1; k < kw; ++k) {
     __m512i wv[NV];
     for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(w + (v * kw + k) * kGroup);
     for (int r = 0; r < MR; ++r) {
@@ -91,61 +96,109 @@ LOWBIT_XNOR_INLINE void tile(const std::uint64_t* a, const std::uint64_t* w, i64
       }
     }
   }
+}
+
+// The lanes of group v that are real columns, when `cols` columns remain from the tile's first.
+LOWBIT_XNOR_INLINE __mmask8 valid_lanes(i64 cols, int v) {
+  const i64 left = cols - v * kGroup;
+  return left >= kGroup ? __mmask8{0xff}
+                        : static_cast<__mmask8>(left <= 0 ? 0u : (1u << left) - 1u);
+}
+
+// c(r, 0..NV*8-1) for MR rows, only the first `cols` stored: offset - 2*popcount for xor,
+// popcount for and.
+template <int MR, int NV, bool kXor>
+LOWBIT_XNOR_INLINE void tile(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
+                             std::int32_t offset, std::int32_t* c, i64 ldc, i64 cols) {
+  __m512i acc[MR][NV];
+  accumulate<MR, NV, kXor>(a, w, kw, acc);
   const __m256i off = _mm256_set1_epi32(offset);
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
-      const i64 left = cols - v * kGroup;
-      if (left <= 0) break;
+      const __mmask8 valid = valid_lanes(cols, v);
+      if (valid == 0) break;
       __m256i p = _mm512_cvtepi64_epi32(acc[r][v]);
       if (kXor) p = _mm256_sub_epi32(off, _mm256_slli_epi32(p, 1));
       std::int32_t* o = c + r * ldc + v * kGroup;
-      if (left >= kGroup) {
+      if (valid == 0xff) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), p);
       } else {
-        _mm256_mask_storeu_epi32(o, static_cast<__mmask8>((1u << left) - 1u), p);
+        _mm256_mask_storeu_epi32(o, valid, p);
       }
     }
   }
 }
 
-template <int MR, bool kXor>
-void row_block(const std::uint64_t* a, const std::uint64_t* w, i64 cols, i64 kw,
-               std::int32_t offset, std::int32_t* c, i64 ldc) {
-  i64 j0 = 0;
-  for (; j0 + kGroup < cols; j0 += 2 * kGroup) {
-    tile<MR, 2, kXor>(a, w + j0 * kw, kw, offset, c + j0, ldc, cols - j0);
+// The threshold bits of MR rows and NV groups (popcounts_threshold in kernels_detail.hpp): one
+// byte per group, row r's at byte `bits + r*ldb*8`, bits of columns past `cols` 0.
+template <int MR, int NV>
+LOWBIT_XNOR_INLINE void tile_threshold(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
+                                       const std::int64_t* pxor, const std::int64_t* plim,
+                                       std::uint8_t* bits, i64 ldb, i64 cols) {
+  __m512i acc[MR][NV];
+  accumulate<MR, NV, true>(a, w, kw, acc);
+  __m512i flip[NV], lim[NV];
+  __mmask8 valid[NV];
+  for (int v = 0; v < NV; ++v) {
+    valid[v] = valid_lanes(cols, v);
+    flip[v] = _mm512_maskz_loadu_epi64(valid[v], pxor + v * kGroup);
+    lim[v] = _mm512_maskz_loadu_epi64(valid[v], plim + v * kGroup);
   }
-  if (j0 < cols) tile<MR, 1, kXor>(a, w + j0 * kw, kw, offset, c + j0, ldc, cols - j0);
+  for (int r = 0; r < MR; ++r) {
+    __mmask8 minus[NV];
+    for (int v = 0; v < NV; ++v) {
+      minus[v] =
+          _mm512_mask_cmpgt_epi64_mask(valid[v], _mm512_xor_si512(acc[r][v], flip[v]), lim[v]);
+    }
+    if constexpr (NV == 2) {  // one 16-bit store (byte 1 is 0 past cols, like byte 0's tail)
+      const auto both = static_cast<std::uint16_t>(_mm512_kunpackb(minus[1], minus[0]));
+      std::memcpy(bits + r * ldb * 8, &both, 2);
+    } else {
+      bits[r * ldb * 8] = static_cast<std::uint8_t>(minus[0]);
+    }
+  }
+}
+
+// Calls tiles(mr, nv, r0, j0) for every tile of a rows x cols block (mr rows, nv groups of 8
+// columns, both std::integral_constant): kMR-row blocks, then one block of the rows left;
+// 16-column tiles, then an 8-column one.
+template <typename Tiles>
+LOWBIT_XNOR_INLINE void for_each_tile(i64 rows, i64 cols, Tiles&& tiles) {
+  const auto row_block = [&](auto mr, i64 r0) {
+    i64 j0 = 0;
+    for (; j0 + kGroup < cols; j0 += 2 * kGroup) tiles(mr, std::integral_constant<int, 2>{}, r0, j0);
+    if (j0 < cols) tiles(mr, std::integral_constant<int, 1>{}, r0, j0);
+  };
+  i64 r0 = 0;
+  for (; r0 + kMR <= rows; r0 += kMR) row_block(std::integral_constant<int, kMR>{}, r0);
+  switch (rows - r0) {
+    case 5:
+      row_block(std::integral_constant<int, 5>{}, r0);
+      break;
+    case 4:
+      row_block(std::integral_constant<int, 4>{}, r0);
+      break;
+    case 3:
+      row_block(std::integral_constant<int, 3>{}, r0);
+      break;
+    case 2:
+      row_block(std::integral_constant<int, 2>{}, r0);
+      break;
+    case 1:
+      row_block(std::integral_constant<int, 1>{}, r0);
+      break;
+    default:
+      break;
+  }
 }
 
 template <bool kXor>
 void popcounts_op(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw,
                   std::int32_t offset, std::int32_t* c, i64 ldc) {
-  i64 r0 = 0;
-  for (; r0 + kMR <= rows; r0 += kMR) {
-    row_block<kMR, kXor>(a + r0 * kw, w, cols, kw, offset, c + r0 * ldc, ldc);
-  }
-  const std::uint64_t* ar = a + r0 * kw;
-  std::int32_t* cr = c + r0 * ldc;
-  switch (rows - r0) {
-    case 5:
-      row_block<5, kXor>(ar, w, cols, kw, offset, cr, ldc);
-      break;
-    case 4:
-      row_block<4, kXor>(ar, w, cols, kw, offset, cr, ldc);
-      break;
-    case 3:
-      row_block<3, kXor>(ar, w, cols, kw, offset, cr, ldc);
-      break;
-    case 2:
-      row_block<2, kXor>(ar, w, cols, kw, offset, cr, ldc);
-      break;
-    case 1:
-      row_block<1, kXor>(ar, w, cols, kw, offset, cr, ldc);
-      break;
-    default:
-      break;
-  }
+  for_each_tile(rows, cols, [&](auto mr, auto nv, i64 r0, i64 j0) {
+    tile<decltype(mr)::value, decltype(nv)::value, kXor>(a + r0 * kw, w + j0 * kw, kw, offset,
+                                                         c + r0 * ldc + j0, ldc, cols - j0);
+  });
 }
 
 void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw, BitOp op,
@@ -157,11 +210,24 @@ void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 col
   }
 }
 
+void popcounts_threshold(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols,
+                         i64 kw, const std::int64_t* pxor, const std::int64_t* plim,
+                         std::uint64_t* bits, i64 ldb) {
+  auto* bytes = reinterpret_cast<std::uint8_t*>(bits);
+  for_each_tile(rows, cols, [&](auto mr, auto nv, i64 r0, i64 j0) {
+    tile_threshold<decltype(mr)::value, decltype(nv)::value>(a + r0 * kw, w + j0 * kw, kw,
+                                                             pxor + j0, plim + j0,
+                                                             bytes + r0 * ldb * 8 + j0 / 8, ldb,
+                                                             cols - j0);
+  });
+}
+
 }  // namespace
 
 // name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
-const GemmIsa kAvx512Isa{"avx512", kMR,       1,         kGroup, 1, nullptr, pack_w, popcounts,
-                         row_popcounts, threshold_row};
+const GemmIsa kAvx512Isa{"avx512",      kMR,           1,        kGroup,
+                         1,             nullptr,       pack_w,   popcounts,
+                         row_popcounts, threshold_row, popcounts_threshold};
 
 // 16 floats -> 16 bits by an ordered x < 0 compare (-0.0 and NaN give 0, unlike the sign bit).
 void pack_signs_avx512(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out) {

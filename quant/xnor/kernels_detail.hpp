@@ -89,6 +89,14 @@ struct GemmIsa {
   // iff dots[c] < lo[c] or dots[c] > hi[c] (the +1 range [lo, hi] of a threshold).
   void (*threshold_row)(const std::int32_t* dots, i64 n, const std::int32_t* lo,
                         const std::int32_t* hi, std::uint64_t* out);
+  // Optional (nullptr: popcounts then threshold_row): the binary popcounts with the threshold
+  // fused, for dots that need no correction. Bit j of row r (bits + r*ldb words, bit j%64 of word
+  // j/64) is set iff (P(r, j) ^ pxor[j]) > plim[j], signed, with pxor[j] 0 or -1: a one-sided
+  // threshold in popcount terms (P > plim, or P < -plim - 1 written as ~P > plim). Bits of the
+  // words past cols are left as they are (the caller zeroes them).
+  void (*popcounts_threshold)(const std::uint64_t* a_panel, i64 rows, const std::uint64_t* w_panel,
+                              i64 cols, i64 kw, const std::int64_t* pxor, const std::int64_t* plim,
+                              std::uint64_t* bits, i64 ldb);
 };
 
 extern const GemmIsa kPopcntIsa;  // kernels_popcnt.cpp

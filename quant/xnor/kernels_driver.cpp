@@ -14,16 +14,19 @@
 // input directly.
 //
 // The operands are packed into the ISA's panel format once per call (activations / input image
-// and weights). Work is split into tasks of kChunkRows A rows by kChunkCols output columns (a
-// multiple of 64, so a threshold output writes whole words), run by OpenMP; each task gathers
-// its A rows (im2col from the packed input, or a pointer), computes its block of binary dots
-// (straight into an int32 output) or plane popcounts, then applies the correction and the
-// output transform row by row.
+// and weights). Work is split into tasks of at most kChunkRows A rows, run by OpenMP; each task
+// gathers its A rows once (im2col from the packed input, or a pointer), then for each chunk of
+// kChunkCols output columns (a multiple of 64, so a threshold output writes whole words)
+// computes its block of binary dots (straight into an int32 output, or thresholded in the
+// kernel where the ISA fuses it) or plane popcounts, then applies the correction and the output
+// transform row by row.
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
+
+#include <omp.h>
 
 #include "quant/xnor/kernels_detail.hpp"
 
@@ -33,7 +36,10 @@ namespace {
 
 constexpr i64 kChunkRows = 48;                  // A panel rows per task (pixels * abits)
 constexpr i64 kChunkCols = 128;                 // output columns per task
-constexpr i64 kParallelMinWork = i64{1} << 17;  // word pairs below which one thread runs
+// Word pairs below which one thread runs: measured here, a 2-thread region did not beat one
+// thread on 1e5 word pairs (~10 us) and won clearly from 4e5.
+constexpr i64 kParallelMinWork = i64{1} << 17;
+constexpr i64 kSmallPanelWords = i64{1} << 14;  // weight words packed before the threads start
 
 struct Problem {
   BitOp op;
@@ -50,6 +56,10 @@ struct Transform {
   std::vector<float> scale, bias;
   std::vector<std::int32_t> lo, hi;
 
+  // With the ISA's fused threshold (binary dots K - 2P): the -1 side of each column's threshold
+  // in popcount terms, (P ^ pxor) > plim (GemmIsa::popcounts_threshold).
+  std::vector<std::int64_t> pxor, plim;
+
   Transform(const GemmOut& o, i64 N) : out(o) {
     if (o.f32 != nullptr) {
       scale.assign(static_cast<std::size_t>(N), 1.0f);
@@ -65,6 +75,18 @@ struct Transform {
         lo.push_back(flip ? kMin : o.t.tau[c]);  // +1 iff dot >= tau
         hi.push_back(flip ? o.t.tau[c] : kMax);  // +1 iff dot <= tau
       }
+    }
+  }
+
+  // Fills pxor/plim for binary dots K - 2P. Every threshold is one-sided (lo or hi is the
+  // sentinel): dot < lo iff P > floor((K - lo) / 2); dot > hi iff P < ceil((K - hi) / 2) =: pmin,
+  // iff ~P = -P - 1 > -pmin - 1.
+  void popcount_bounds(i64 K) {
+    const auto floor_half = [](i64 v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
+    for (std::size_t c = 0; c < lo.size(); ++c) {
+      const bool flipped = lo[c] == std::numeric_limits<std::int32_t>::min();
+      pxor.push_back(flipped ? -1 : 0);
+      plim.push_back(flipped ? floor_half(-(K - hi[c])) - 1 : floor_half(K - lo[c]));
     }
   }
 
@@ -94,11 +116,13 @@ struct Transform {
 struct ASource {
   const std::uint64_t* rows;
   i64 count, words;
+  bool gathered;  // fill_a copies rows into its scratch (an im2col)
 };
 
+// corrected: whether correct() changes any dot (then the threshold cannot be fused).
 template <typename FillA, typename Correct>
 void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::uint64_t* w_rows,
-         FillA fill_a, Correct correct, const GemmOut& out) {
+         FillA fill_a, Correct correct, bool corrected, const GemmOut& out) {
   const i64 wrows = p.N * p.wbits;
   const i64 groups = (wrows + isa.col_group - 1) / isa.col_group;
   std::vector<std::uint64_t> w_panel(
@@ -107,18 +131,37 @@ void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::
   if (isa.pack_a) a_store.resize(static_cast<std::size_t>(a_src.count * a_src.words * isa.a_mult));
   const std::uint64_t* a_panel = isa.pack_a ? a_store.data() : a_src.rows;
 
-  // Rows per task: at most kChunkRows A rows, balanced over the row chunks (a short last chunk
-  // would run narrow tiles), a multiple of the ISA's tile height where that fits.
-  const i64 mc_max = std::max<i64>(1, kChunkRows / p.abits);
-  const i64 chunks = (p.M + mc_max - 1) / mc_max;
-  const i64 th = isa.tile_rows;
-  const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + th - 1) / th * th);
-  const i64 mtasks = (p.M + mc - 1) / mc, ntasks = (p.N + kChunkCols - 1) / kChunkCols;
+  // A task is a chunk of output rows, all columns: threads never write the same output row
+  // (whose column chunks would share cache lines) and an im2col is gathered once per row. Rows
+  // per task: at most kChunkRows A rows, at least two chunks per thread where the rows allow,
+  // balanced over the chunks (a short last chunk would run narrow tiles), a multiple of the
+  // ISA's tile height where that fits.
   const i64 work = p.M * p.abits * wrows * p.kw;
-  const Transform transform(out, p.N);
+  const bool parallel = work >= kParallelMinWork && omp_get_max_threads() > 1;
+  const i64 th = isa.tile_rows;
+  const i64 mc_max = std::max<i64>(1, kChunkRows / p.abits);
+  const i64 min_chunks = parallel ? std::min<i64>(2 * omp_get_max_threads(), (p.M + th - 1) / th) : 1;
+  const i64 chunks = std::max((p.M + mc_max - 1) / mc_max, min_chunks);
+  const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + th - 1) / th * th);
+  const i64 mtasks = (p.M + mc - 1) / mc;
+  Transform transform(out, p.N);
+  const bool fused = isa.popcounts_threshold != nullptr && p.op == BitOp::xor_op &&
+                     out.bits != nullptr && !corrected;
+  if (fused) transform.popcount_bounds(p.K_true);
+  const i64 out_words = words_for(p.N);
   constexpr i64 kPackRows = 256;
+  const i64 pack_cols = isa.col_group * 8;
+  const auto pack_w = [&](i64 c0) {
+    isa.pack_w(w_rows + c0 * p.kw, p.kw, std::min(pack_cols, wrows - c0), p.kw,
+               w_panel.data() + c0 * p.kw * isa.w_mult);
+  };
+  // A small weight panel is packed before the threads start: no barrier between packing and use.
+  const bool pack_w_first = wrows * p.kw <= kSmallPanelWords;
+  if (pack_w_first) {
+    for (i64 c0 = 0; c0 < wrows; c0 += pack_cols) pack_w(c0);
+  }
 
-#pragma omp parallel if (work >= kParallelMinWork)
+#pragma omp parallel if (parallel)
   {
     if (isa.pack_a) {
 #pragma omp for schedule(static) nowait
@@ -128,49 +171,62 @@ void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::
                    a_store.data() + r0 * a_src.words * isa.a_mult);
       }
     }
-    const i64 pack_cols = isa.col_group * 8;
-#pragma omp for schedule(static)
-    for (i64 c0 = 0; c0 < wrows; c0 += pack_cols) {
-      isa.pack_w(w_rows + c0 * p.kw, p.kw, std::min(pack_cols, wrows - c0), p.kw,
-                 w_panel.data() + c0 * p.kw * isa.w_mult);
+    if (!pack_w_first) {
+#pragma omp for schedule(static) nowait
+      for (i64 c0 = 0; c0 < wrows; c0 += pack_cols) pack_w(c0);
+    }
+    if (isa.pack_a || !pack_w_first) {  // the panels are complete before any task reads them
+#pragma omp barrier
     }
 
-    std::vector<std::uint64_t> a_buf(static_cast<std::size_t>(mc * p.abits * p.kw * isa.a_mult));
+    // Per-thread scratch, only what this problem uses: gathered A rows, the popcounts before
+    // the output transform, a row of plane dots.
     const i64 ldc = kChunkCols * p.wbits;
-    std::vector<std::int32_t> pc(static_cast<std::size_t>(mc * p.abits * ldc));
-    std::vector<std::int32_t> dots(static_cast<std::size_t>(kChunkCols));
+    const bool direct_i32 = p.op == BitOp::xor_op && out.i32 != nullptr;
+    std::vector<std::uint64_t> a_buf(
+        a_src.gathered ? static_cast<std::size_t>(mc * p.abits * p.kw * isa.a_mult) : 0);
+    std::vector<std::int32_t> pc(
+        direct_i32 || fused ? 0 : static_cast<std::size_t>(mc * p.abits * ldc));
+    std::vector<std::int32_t> dots(
+        p.op == BitOp::and_op ? static_cast<std::size_t>(kChunkCols) : 0);
 
 #pragma omp for schedule(dynamic, 1)
-    for (i64 task = 0; task < mtasks * ntasks; ++task) {
-      const i64 m0 = task / ntasks * mc, n0 = task % ntasks * kChunkCols;
-      const i64 mcount = std::min(mc, p.M - m0), ncount = std::min(kChunkCols, p.N - n0);
-      const i64 arows = mcount * p.abits;
+    for (i64 task = 0; task < mtasks; ++task) {
+      const i64 m0 = task * mc, mcount = std::min(mc, p.M - m0), arows = mcount * p.abits;
       const std::uint64_t* a = fill_a(a_panel, m0, mcount, a_buf.data());
-      // n0 * wbits is a multiple of the column group (64 is), so the chunk starts a group.
-      const std::uint64_t* w = w_panel.data() + n0 * p.wbits * p.kw * isa.w_mult;
-      const auto offset = static_cast<std::int32_t>(p.K_true);
-      if (p.op == BitOp::xor_op) {
-        // Binary dots straight into an int32 output, else into the scratch.
-        const bool direct = out.i32 != nullptr;
-        std::int32_t* c = direct ? out.i32 + m0 * out.ld + n0 : pc.data();
-        const i64 ld = direct ? out.ld : ldc;
-        isa.popcounts(a, arows, w, ncount, p.kw, p.op, offset, c, ld);
-        for (i64 mi = 0; mi < mcount; ++mi) {
-          correct(m0 + mi, n0, ncount, c + mi * ld);
-          if (!direct) transform.emit(isa, p.N, m0 + mi, n0, ncount, c + mi * ld);
-        }
-        continue;
-      }
-      isa.popcounts(a, arows, w, ncount * p.wbits, p.kw, p.op, offset, pc.data(), ldc);
-      for (i64 mi = 0; mi < mcount; ++mi) {
-        std::fill(dots.begin(), dots.begin() + ncount, 0);
-        for (int i = 0; i < p.abits; ++i) {
-          const std::int32_t* row = pc.data() + (mi * p.abits + i) * ldc;
-          for (i64 j = 0; j < ncount; ++j) {
-            for (int jj = 0; jj < p.wbits; ++jj) dots[j] += row[j * p.wbits + jj] << (i + jj);
+      for (i64 n0 = 0; n0 < p.N; n0 += kChunkCols) {
+        const i64 ncount = std::min(kChunkCols, p.N - n0);
+        // n0 * wbits is a multiple of the column group (64 is), so the chunk starts a group.
+        const std::uint64_t* w = w_panel.data() + n0 * p.wbits * p.kw * isa.w_mult;
+        if (fused) {  // the kernel writes the bits of the chunk's columns; the rest of its words 0
+          const i64 wd0 = n0 / 64, wd1 = words_for(n0 + ncount);
+          std::uint64_t* bits = out.bits + m0 * out_words + wd0;
+          for (i64 mi = 0; mi < mcount; ++mi) std::fill_n(bits + mi * out_words, wd1 - wd0, 0);
+          isa.popcounts_threshold(a, arows, w, ncount, p.kw, transform.pxor.data() + n0,
+                                  transform.plim.data() + n0, bits, out_words);
+        } else if (p.op == BitOp::xor_op) {
+          // Binary dots straight into an int32 output, else into the scratch.
+          std::int32_t* c = direct_i32 ? out.i32 + m0 * out.ld + n0 : pc.data();
+          const i64 ld = direct_i32 ? out.ld : ldc;
+          isa.popcounts(a, arows, w, ncount, p.kw, p.op, static_cast<std::int32_t>(p.K_true), c,
+                        ld);
+          for (i64 mi = 0; mi < mcount; ++mi) {
+            correct(m0 + mi, n0, ncount, c + mi * ld);
+            if (!direct_i32) transform.emit(isa, p.N, m0 + mi, n0, ncount, c + mi * ld);
+          }
+        } else {
+          isa.popcounts(a, arows, w, ncount * p.wbits, p.kw, p.op, 0, pc.data(), ldc);
+          for (i64 mi = 0; mi < mcount; ++mi) {
+            std::fill(dots.begin(), dots.begin() + ncount, 0);
+            for (int i = 0; i < p.abits; ++i) {
+              const std::int32_t* row = pc.data() + (mi * p.abits + i) * ldc;
+              for (i64 j = 0; j < ncount; ++j) {
+                for (int jj = 0; jj < p.wbits; ++jj) dots[j] += row[j * p.wbits + jj] << (i + jj);
+              }
+            }
+            transform.emit(isa, p.N, m0 + mi, n0, ncount, dots.data());
           }
         }
-        transform.emit(isa, p.N, m0 + mi, n0, ncount, dots.data());
       }
     }
   }
@@ -195,7 +251,7 @@ void gemm_driver(const GemmIsa& isa, BitOp op, const std::uint64_t* a, int abits
     return panel + m0 * row_words;
   };
   const auto no_correction = [](i64, i64, i64, std::int32_t*) {};
-  run(isa, p, {a, M * abits, p.kw}, w, fill_a, no_correction, out);
+  run(isa, p, {a, M * abits, p.kw, false}, w, fill_a, no_correction, false, out);
 }
 
 void conv_driver(const GemmIsa& isa, BitOp op, const std::uint64_t* in, int abits,
@@ -287,7 +343,8 @@ void conv_driver(const GemmIsa& isa, BitOp op, const std::uint64_t* in, int abit
     }
     return dst;
   };
-  run(isa, p, {in, s.batch * s.in_h * s.in_w * abits, cw}, w_rows, fill_a, correct, out);
+  run(isa, p, {in, s.batch * s.in_h * s.in_w * abits, cw, !direct}, w_rows, fill_a, correct,
+      !wsum.empty(), out);
 }
 
 }  // namespace lowbit::quant::xnor::detail

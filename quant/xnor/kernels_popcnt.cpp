@@ -99,6 +99,6 @@ void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, cons
 
 // name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
 const GemmIsa kPopcntIsa{"popcnt", kMR,     1, kNR, 1, nullptr, pack_w, popcounts, row_popcounts,
-                         threshold_row};
+                         threshold_row, nullptr};
 
 }  // namespace lowbit::quant::xnor::detail
