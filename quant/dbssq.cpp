@@ -237,7 +237,7 @@ Tensor DbssqActivationQuantizer::forward(const Tensor& x) {
       x.dim() == 4
           ? (*norm_)(x)
           : (*norm_)(x.reshape({x.size(0), channels_, 1, 1})).reshape({x.size(0), channels_});
-  return dbssq_blend_rows(a, {0.0f}, {1.0f / 3.0f}, eps(), options_) * 3.0f;
+  return dbssq_blend_rows(a, {0.0f}, {kInputScale}, eps(), options_) * 3.0f;
 }
 
 }  // namespace lowbit::quant

@@ -123,6 +123,10 @@ class DbssqActivationQuantizer : public DbssqQuantizer {
                            const EpsSchedule& schedule);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "dbssq"; }
+  // The parameter-free batch norm in front of the quantizer (export folds it into an affine).
+  const layers::BatchNorm2d& norm() const { return *norm_; }
+  // The quantizer sees norm(x) * kInputScale; its levels are scaled back by 1 / kInputScale.
+  static constexpr float kInputScale = 1.0f / 3.0f;
 
  private:
   std::int64_t channels_;

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 namespace lowbit::quant {
 
@@ -99,6 +100,20 @@ class Exporter {
   }
 
  private:
+  // Per-feature values of a linear layer's input (a batch norm in front of it) in training's
+  // order -> the engine's: permuted from CHW to HWC when the input came through Flatten.
+  std::vector<float> feature_order(const std::vector<float>& src) const {
+    const std::int64_t H = flat_.h, W = flat_.w, C = flat_.c;
+    if (C <= 0 || H * W <= 1 || static_cast<std::int64_t>(src.size()) != H * W * C) return src;
+    std::vector<float> dst(src.size());
+    for (std::int64_t ch = 0; ch < C; ++ch) {
+      for (std::int64_t y = 0; y < H; ++y) {
+        for (std::int64_t xx = 0; xx < W; ++xx) dst[(y * W + xx) * C + ch] = src[(ch * H + y) * W + xx];
+      }
+    }
+    return dst;
+  }
+
   // Weights (out, in, k, k) in training's order -> (out, k, k, in), with the columns of a linear
   // layer after Flatten permuted from CHW to HWC.
   std::vector<float> engine_order(const Tensor& w, const LayerGeometry& g) {
@@ -106,15 +121,9 @@ class Exporter {
     std::vector<float> dst(src.size());
     const std::int64_t k = g.kernel, c = g.in_c;
     if (k == 1 && flat_.c > 0 && flat_.h * flat_.w * flat_.c == c && flat_.h * flat_.w > 1) {
-      const std::int64_t H = flat_.h, W = flat_.w, C = flat_.c;
       for (std::int64_t o = 0; o < g.out_c; ++o) {
-        for (std::int64_t ch = 0; ch < C; ++ch) {
-          for (std::int64_t y = 0; y < H; ++y) {
-            for (std::int64_t xx = 0; xx < W; ++xx) {
-              dst[o * c + (y * W + xx) * C + ch] = src[o * c + (ch * H + y) * W + xx];
-            }
-          }
-        }
+        const std::vector<float> row = feature_order({src.begin() + o * c, src.begin() + (o + 1) * c});
+        std::copy(row.begin(), row.end(), dst.begin() + o * c);
       }
       return dst;
     }
@@ -158,12 +167,11 @@ class Exporter {
   }
 
   // Weights whose factored values are small multiples of a power of two (DBSSQ at eps 0:
-  // out_scale[o] * +-2^-j, or +-m / 2^(n-1) for uniform levels) become int8 codes
-  // q = values * 2^J with scale out_scale * 2^-J, the smallest such J: the engine's conv2d_i8
-  // (docs/dbssq-export.md says why int8 and not shifts on AVX2). False, and nothing emitted, when
-  // no J <= 7 gives codes within [-127, 127] (DBSSQ with 3 shift bits needs 2^7 = 128).
-  bool emit_power_of_two_codes(layers::Module* m, const std::string& name, xnor::ValueId& x, Quantizer& wq,
-                               const Tensor& latent) {
+  // out_scale[o] * +-2^-j, or +-m / 2^(n-1) for uniform levels) as a conv2d_i8 with int8 codes
+  // q = values * 2^J and scale out_scale * 2^-J, the smallest such J (docs/dbssq-export.md says
+  // why int8 and not shifts). Nothing when no J <= 7 gives codes within [-127, 127] (DBSSQ with 3
+  // shift bits needs 2^7 = 128).
+  std::optional<xnor::Conv2dI8> power_of_two_codes(layers::Module* m, Quantizer& wq, const Tensor& latent) {
     FactoredWeight f;
     {
       core::NoGradGuard no_grad;
@@ -172,7 +180,7 @@ class Exporter {
       f = wq.factored(latent);
       wq.train(was);
     }
-    if (!f.out_scale.defined()) return false;
+    if (!f.out_scale.defined()) return std::nullopt;
     const LayerGeometry g = geometry_of(m);
     const std::vector<float> v = engine_order(f.values, g);
     for (int j = 0; j <= 7; ++j) {
@@ -192,11 +200,44 @@ class Exporter {
       c.scale = to_floats(f.out_scale);
       for (float& sc : c.scale) sc = std::ldexp(sc, -j);  // exact: a power-of-two factor
       if (g.bias.defined()) c.bias = to_floats(g.bias);
-      x = as_float(flat_for_linear(m, x, name), name);
-      x = m_.add(name, c, {x});
-      return true;
+      return c;
     }
-    return false;
+    return std::nullopt;
+  }
+
+  // A DBSSQ layer with DBSSQ (shift-level) activations, all in integers: the activation
+  // quantizer's batch norm as an affine, its power-of-two codes (quantize_pow2, i8), and the
+  // int8 x int8 convolution whose scale carries both codes' scales.
+  void emit_dbssq_codes(layers::Module* m, const std::string& name, xnor::ValueId& x, QuantLayer& q,
+                        const DbssqActivationQuantizer& aq) {
+    const DbssqOptions& o = aq.options();
+    core::check(o.levels == DbssqLevels::shift && o.bits <= 2,
+                "export: layer '{}': DBSSQ activations with {} levels and {} bits have no engine "
+                "form. HINT: the engine takes power-of-two (shift) activation levels with at most 2 "
+                "shift bits",
+                name, o.levels == DbssqLevels::shift ? "shift" : "uniform", o.bits);
+    auto* wq = dynamic_cast<DbssqWeightQuantizer*>(&q.weight_quantizer());
+    std::optional<xnor::Conv2dI8> c;
+    if (wq != nullptr) c = power_of_two_codes(m, *wq, q.latent_weight());
+    core::check(c.has_value(),
+                "export: layer '{}': DBSSQ activations need DBSSQ weights with at most 2 shift "
+                "bits (int8 codes) in the same layer",
+                name);
+    x = as_float(flat_for_linear(m, x, name), name);
+    xnor::Affine norm = batch_norm_affine(aq.norm());
+    if (m_.value(x).h * m_.value(x).w == 1) {  // a linear layer's features
+      norm.scale = feature_order(norm.scale);
+      norm.shift = feature_order(norm.shift);
+    }
+    x = m_.add(name + ".norm", norm, {x});
+    const int J = (1 << o.bits) - 1;
+    x = m_.add(name + ".quantize",
+               xnor::QuantizePow2{.shift_bits = o.bits, .in_scale = DbssqActivationQuantizer::kInputScale},
+               {x});
+    // An activation code a stands for a * 2^-J / in_scale (model.hpp).
+    const float code_scale = std::ldexp(1.0f, -J) / DbssqActivationQuantizer::kInputScale;
+    for (float& sc : c->scale) sc *= code_scale;
+    x = m_.add(name, *c, {x});
   }
 
   // Index of the layer that consumes item i's BN output when the fold applies, else 0.
@@ -347,9 +388,12 @@ class Exporter {
         return x;
       }
       if (q->input_quantizer().bits() >= 32) {  // quantized weights, float inputs (BinaryConnect, DBSSQ)
-        if (dynamic_cast<DbssqWeightQuantizer*>(&q->weight_quantizer()) != nullptr &&
-            emit_power_of_two_codes(mod, name, x, q->weight_quantizer(), q->latent_weight())) {
-          return x;
+        if (dynamic_cast<DbssqWeightQuantizer*>(&q->weight_quantizer()) != nullptr) {
+          if (auto c = power_of_two_codes(mod, q->weight_quantizer(), q->latent_weight())) {
+            x = as_float(flat_for_linear(mod, x, name), name);
+            x = m_.add(name, *c, {x});
+            return x;
+          }
         }
         Tensor w;
         {
@@ -360,6 +404,10 @@ class Exporter {
           q->weight_quantizer().train(was);
         }
         emit_float_layer(mod, name, x, w);
+        return x;
+      }
+      if (const auto* aq = dynamic_cast<const DbssqActivationQuantizer*>(&q->input_quantizer())) {
+        emit_dbssq_codes(mod, name, x, *q, *aq);
         return x;
       }
       emit_kbit(mod, name, x);

@@ -37,6 +37,8 @@ const char* value_kind_name(ValueKind kind) {
       return "bits";
     case ValueKind::codes:
       return "codes";
+    case ValueKind::i8:
+      return "i8";
   }
   return "unknown";
 }
@@ -44,7 +46,8 @@ const char* value_kind_name(ValueKind kind) {
 const char* op_kind_name(OpKind kind) {
   static constexpr const char* kNames[] = {
       "conv2d", "bconv2d", "kconv2d", "affine",         "sign", "quantize", "to_float", "relu",
-      "clip",   "maxpool", "avgpool", "global_avgpool", "add",  "flatten",  "conv2d_i8"};
+      "clip",   "maxpool", "avgpool", "global_avgpool", "add",  "flatten",  "conv2d_i8",
+      "quantize_pow2"};
   static_assert(std::size(kNames) == std::variant_size_v<OpParams>, "one name per op kind");
   const auto i = static_cast<std::size_t>(kind);
   return i >= 1 && i <= std::size(kNames) ? kNames[i - 1] : "unknown";

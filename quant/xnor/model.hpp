@@ -51,6 +51,7 @@ enum class ValueKind : std::uint32_t {
   f32 = 1,    // float, (h, w, c)
   bits = 2,   // signs packed along c into uint64 words: (h, w, words(c)); bit 1 = -1, 0 = +1
   codes = 3,  // k-bit unsigned codes 0..2^k-1, one uint8 per element: (h, w, c)
+  i8 = 4,     // signed integer codes, one int8 per element: (h, w, c) (quantize_pow2)
 };
 const char* value_kind_name(ValueKind kind);
 
@@ -90,6 +91,7 @@ enum class OpKind : std::uint32_t {
   add = 13,
   flatten = 14,
   conv2d_i8 = 15,
+  quantize_pow2 = 16,
 };
 
 // Float convolution (first layers; a linear layer is a kernel-1 conv on a 1x1 map).
@@ -219,11 +221,15 @@ struct Flatten {
   bool operator==(const Flatten&) const = default;
 };
 
-// Float convolution with int8 weights and a per-output-channel scale (first / last layers at a
-// quarter of the float size). in: f32 (H, W, Cin) -> out: f32 (OH, OW, out_c):
+// Convolution with int8 weights and a per-output-channel scale (power-of-two DBSSQ weights; first
+// / last layers at a quarter of the float size). in: f32 or i8 (H, W, Cin) -> out: f32
+// (OH, OW, out_c):
 //   out[o] = (float)(acc * (double)scale[o] + (double)bias[o]),
-//   acc = sum over in-bounds taps (kh, kw, ci) of (double)weight * (double)x   (double)
-// (bias empty: + 0). Weight values are weight[...] * scale[o].
+//   f32 in: acc = sum over in-bounds taps (kh, kw, ci) of (double)weight * (double)x   (double)
+//   i8 in:  acc = sum over in-bounds taps of weight * x                  (int32, exact; padded
+//           taps add nothing)
+// (bias empty: + 0). Weight values are weight[...] * scale[o]; with i8 input, scale also holds
+// the input codes' scale.
 struct Conv2dI8 {
   static constexpr OpKind kind = OpKind::conv2d_i8;
   std::int64_t out_c = 0, kernel = 1, stride = 1, pad = 0;
@@ -233,9 +239,23 @@ struct Conv2dI8 {
   bool operator==(const Conv2dI8&) const = default;
 };
 
+// f32 -> i8 power-of-two codes (DBSSQ's activation quantizer at eps = 0, quant/dbssq.hpp), with
+// J = 2^shift_bits - 1 and v = x * in_scale (float):
+//   sign = v <= 0 ? -1 : +1   (sign(0) = -1, DBSSQ's convention; NaN: +1)
+//   e = 0 if !(|v| < 1), else -J if v == 0, else max(ceil(log2 |v|), -J)   (exact: frexp)
+//   code = sign * 2^(e + J)      in +-{1, 2, ..., 2^J}
+// The code's value is code * 2^-J / in_scale (what the next conv2d_i8's scale carries).
+struct QuantizePow2 {
+  static constexpr OpKind kind = OpKind::quantize_pow2;
+  std::int64_t shift_bits = 2;  // s in [0, 2] (codes up to 2^3 = 8 fit int8 products' range)
+  float in_scale = 1.0f;        // finite, > 0
+  bool operator==(const QuantizePow2&) const = default;
+};
+
 // Alternative i has kind id i + 1 (checked in model.cpp); append new kinds at the end.
 using OpParams = std::variant<Conv2d, BConv2d, KConv2d, Affine, Sign, Quantize, ToFloat, Relu, Clip,
-                              MaxPool, AvgPool, GlobalAvgPool, Add, Flatten, Conv2dI8>;
+                              MaxPool, AvgPool, GlobalAvgPool, Add, Flatten, Conv2dI8,
+                              QuantizePow2>;
 
 const char* op_kind_name(OpKind kind);
 OpKind op_kind(const OpParams& params);
@@ -286,7 +306,8 @@ std::string summary(const Model& model);
 
 // ---- files (model_io.cpp; layout in docs/lbm-format.md)
 
-inline constexpr std::uint32_t kFormatVersion = 1;  // the newest version this build reads/writes
+// 2: value kind i8, op kind quantize_pow2, conv2d_i8 on i8 input. Files of version 1 still load.
+inline constexpr std::uint32_t kFormatVersion = 2;  // the newest version this build reads/writes
 
 // The exact bytes save_model writes.
 std::vector<std::uint8_t> serialize_model(const Model& model);

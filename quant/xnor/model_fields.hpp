@@ -88,6 +88,11 @@ void visit_fields(Conv2dI8& o, V& v) {
   v.tensor("scale", o.scale);
   v.tensor("bias", o.bias);
 }
+template <class V>
+void visit_fields(QuantizePow2& o, V& v) {
+  v.integer("shift_bits", o.shift_bits);
+  v.real("in_scale", o.in_scale);
+}
 // Kinds without fields, listed so that a new kind without its visit_fields does not compile.
 template <class V>
 void visit_fields(Sign&, V&) {}

@@ -212,7 +212,7 @@ void read_model(Reader& r, Model& m) {
     Value v;
     v.name = r.string("value name");
     const std::uint32_t kind = r.u32("value kind");
-    if (kind < 1 || kind > 3) r.fail(cat("value ", i, " has kind ", kind, " (1 to 3 are known)"));
+    if (kind < 1 || kind > 4) r.fail(cat("value ", i, " has kind ", kind, " (1 to 4 are known)"));
     v.kind = static_cast<ValueKind>(kind);
     v.h = r.scalar<std::int64_t>("value h");
     v.w = r.scalar<std::int64_t>("value w");

@@ -20,6 +20,7 @@ constexpr std::int64_t kMaxChannels = 1 << 28;  // c, out_c (a flatten may make 
 constexpr std::int64_t kMaxElements = 1 << 28;  // h * w * c of one value
 constexpr std::int64_t kMaxKernel = 64, kMaxStride = 64, kMaxPad = 64;
 constexpr std::int64_t kMaxDotTerms = std::int64_t{1} << 30;  // int32 dots never overflow
+constexpr std::int64_t kMaxI8Dot = (std::int64_t{1} << 31) - 1;  // int8 * int8 dots in int32
 constexpr std::size_t kMaxOps = 1 << 20;
 constexpr std::size_t kMaxName = 1024;
 
@@ -103,8 +104,12 @@ Value infer(const Check& check, const Model& m, const Op& op, const Conv2d& o) {
 }
 
 Value infer(const Check& check, const Model& m, const Op& op, const Conv2dI8& o) {
-  const Value& in = input_of(check, m, op, 0, ValueKind::f32);
+  const Value& in = m.values[static_cast<std::size_t>(op.inputs[0])];
+  check(in.kind == ValueKind::f32 || in.kind == ValueKind::i8, "input value ", op.inputs[0], " '",
+        in.name, "' is ", shape_string(in), "; conv2d_i8 reads f32 or i8");
   const ConvOut g = conv_geometry(check, o, in);
+  check(in.kind != ValueKind::i8 || mul_limited(g.taps, 128 * 128, kMaxI8Dot) >= 0, "kernel ",
+        o.kernel, "x", o.kernel, " over ", in.c, " channels could overflow the int32 code dot");
   check_size(check, "weight", o.weight, mul_limited(o.out_c, g.taps));
   check_size(check, "scale", o.scale, o.out_c);
   check(o.bias.empty() || static_cast<std::int64_t>(o.bias.size()) == o.out_c, "bias has ",
@@ -182,9 +187,19 @@ Value infer(const Check& check, const Model& m, const Op& op, const Quantize& o)
   return {op.name, ValueKind::codes, in.h, in.w, in.c, o.bits};
 }
 
+Value infer(const Check& check, const Model& m, const Op& op, const QuantizePow2& o) {
+  const Value& in = input_of(check, m, op, 0, ValueKind::f32);
+  check(o.shift_bits >= 0 && o.shift_bits <= 2, "shift_bits ", o.shift_bits,
+        " is outside [0, 2]");
+  check(std::isfinite(o.in_scale) && o.in_scale > 0.0f, "in_scale ", o.in_scale,
+        " is not finite and > 0");
+  return {op.name, ValueKind::i8, in.h, in.w, in.c, 0};
+}
+
 Value infer(const Check& check, const Model& m, const Op& op, const ToFloat&) {
   const Value& in = m.values[static_cast<std::size_t>(op.inputs[0])];
-  check(in.kind != ValueKind::f32, "input value ", op.inputs[0], " '", in.name, "' is already f32");
+  check(in.kind == ValueKind::bits || in.kind == ValueKind::codes, "input value ", op.inputs[0],
+        " '", in.name, "' is ", shape_string(in), "; to_float reads bits or codes");
   return {op.name, ValueKind::f32, in.h, in.w, in.c, 0};
 }
 

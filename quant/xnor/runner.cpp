@@ -54,6 +54,7 @@ std::size_t value_bytes(const Value& v, i64 n) {
     case ValueKind::bits:
       return static_cast<std::size_t>(pixels * words_for(v.c)) * sizeof(std::uint64_t);
     case ValueKind::codes:
+    case ValueKind::i8:
       return static_cast<std::size_t>(pixels * v.c);
   }
   return 0;
@@ -83,6 +84,7 @@ bool is_pointwise(const C& o) {
 struct Runner::Impl {
   // Per op (indexed like model.ops; empty where unused).
   std::vector<std::vector<float>> conv_panels;           // Conv2d, Conv2dI8: conv_weight_panels()
+  std::vector<std::vector<std::int16_t>> code_weights;   // Conv2dI8 on i8: conv_code_weights()
   std::vector<std::vector<std::uint64_t>> kconv_planes;  // KConv2d: (out_c + 1, K, K, wbits, words)
 
   // The plan for batch size planned_n.
@@ -103,6 +105,7 @@ Runner::Runner(Model model, RunnerOptions options)
   validate(model_, "runner");
   const std::size_t ops = model_.ops.size();
   impl_->conv_panels.resize(ops);
+  impl_->code_weights.resize(ops);
   impl_->kconv_planes.resize(ops);
   for (std::size_t i = 0; i < ops; ++i) {
     const Op& op = model_.ops[i];
@@ -111,8 +114,12 @@ Runner::Runner(Model model, RunnerOptions options)
       impl_->conv_panels[i] =
           ops::conv_weight_panels(c->weight.data(), c->out_c, c->kernel * c->kernel * in.c);
     } else if (const auto* c8 = std::get_if<Conv2dI8>(&op.params)) {
-      impl_->conv_panels[i] =
-          ops::conv_weight_panels(c8->weight.data(), c8->out_c, c8->kernel * c8->kernel * in.c);
+      const i64 taps = c8->kernel * c8->kernel * in.c;
+      if (in.kind == ValueKind::i8) {
+        impl_->code_weights[i] = ops::conv_code_weights(c8->weight.data(), c8->out_c, taps);
+      } else {
+        impl_->conv_panels[i] = ops::conv_weight_panels(c8->weight.data(), c8->out_c, taps);
+      }
     } else if (const auto* k = std::get_if<KConv2d>(&op.params)) {
       // Planes of the weight codes plus one extra output row of code M_w everywhere: its dot
       // with the activations is M_w * S (model.hpp), so one kernel call gives D and M_w * S.
@@ -225,9 +232,18 @@ void Runner::run(const float* images, i64 n, float* logits) {
                             o.bias.empty() ? nullptr : o.bias.data(), o.out_c, o.kernel, o.stride,
                             o.pad, I.data<float>(y));
           } else if constexpr (std::is_same_v<T, Conv2dI8>) {
-            ops::conv2d_f32(I.data<float>(x), d, I.conv_panels[i].data(), o.scale.data(),
-                            o.bias.empty() ? nullptr : o.bias.data(), o.out_c, o.kernel, o.stride,
-                            o.pad, I.data<float>(y));
+            const float* bias = o.bias.empty() ? nullptr : o.bias.data();
+            if (in.kind == ValueKind::i8) {
+              ops::conv2d_codes(I.data<std::int8_t>(x), d, I.code_weights[i].data(),
+                                o.scale.data(), bias, o.out_c, o.kernel, o.stride, o.pad,
+                                I.data<float>(y));
+            } else {
+              ops::conv2d_f32(I.data<float>(x), d, I.conv_panels[i].data(), o.scale.data(), bias,
+                              o.out_c, o.kernel, o.stride, o.pad, I.data<float>(y));
+            }
+          } else if constexpr (std::is_same_v<T, QuantizePow2>) {
+            ops::quantize_pow2(I.data<float>(x), d.numel(), static_cast<int>(o.shift_bits),
+                               o.in_scale, I.data<std::int8_t>(y));
           } else if constexpr (std::is_same_v<T, BConv2d>) {
             const auto* a = I.data<std::uint64_t>(x);
             const BConvShape s = conv_shape(in, n, o.out_c, o.kernel, o.stride, o.pad);
@@ -315,7 +331,7 @@ void Runner::run(const float* images, i64 n, float* logits) {
           } else if constexpr (std::is_same_v<T, Flatten>) {
             if (in.kind == ValueKind::bits) {
               ops::flatten_bits(I.data<std::uint64_t>(x), d, I.data<std::uint64_t>(y));
-            } else {  // f32 and codes: NHWC order is already the flat order
+            } else {  // f32, codes and i8: NHWC order is already the flat order
               std::memcpy(I.data<std::byte>(y), I.data<std::byte>(x), value_bytes(in, n));
             }
           }
@@ -352,6 +368,9 @@ std::vector<float> Runner::value_as_float(ValueId id) const {
     std::memcpy(out.data(), I.data<float>(id), out.size() * sizeof(float));
   } else if (v.kind == ValueKind::bits) {
     unpack_signs(I.data<std::uint64_t>(id), pixels, v.c, out.data());
+  } else if (v.kind == ValueKind::i8) {
+    const auto* codes = I.data<std::int8_t>(id);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = codes[i];
   } else {
     const auto* codes = I.data<std::uint8_t>(id);
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = codes[i];

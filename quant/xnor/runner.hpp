@@ -37,7 +37,7 @@ class Runner {
   void run(const float* images, std::int64_t n, float* logits);
   std::vector<float> run(const float* images, std::int64_t n);
 
-  // Value `id` of the last run as f32 (n, h, w, c): bits as +1/-1, codes as the code numbers.
+  // Value `id` of the last run as f32 (n, h, w, c): bits as +1/-1, codes and i8 as the numbers.
   // Needs keep_values, or the model's output / an id whose buffer was not reused.
   std::vector<float> value_as_float(ValueId id) const;
 

@@ -1,6 +1,7 @@
 #pragma once
 // The runner's non-kernel ops over raw NHWC buffers (runner_ops.cpp): float convolution, the
-// elementwise ops, float pooling, flatten of packed bits, input normalization. Each computes the
+// elementwise ops, float pooling, flatten of packed bits, input normalization; and the integer
+// code ops (runner_codes.cpp): power-of-two activation codes and the int8 convolution. Each computes the
 // formula model.hpp documents for its op, in that order of operations (runner_ops.cpp is built
 // with -ffp-contract=off so no FMA changes a rounding). Binary and k-bit math lives in kernels.hpp.
 
@@ -53,6 +54,27 @@ void add(const float* a, const float* b, std::int64_t n, float* y);
 // codes = round(clamp(x, 0, 1) * (2^bits - 1)), NaN -> 0.
 void quantize(const float* x, std::int64_t n, int bits, std::uint8_t* codes);
 void codes_to_float(const std::uint8_t* codes, std::int64_t n, int bits, float* y);
+
+// ---- integer codes (runner_codes.cpp)
+
+// QuantizePow2 (model.hpp) of one value, and of n values into codes.
+std::int8_t pow2_code(float x, float in_scale, int shift_bits);
+void quantize_pow2(const float* x, std::int64_t n, int shift_bits, float in_scale,
+                   std::int8_t* codes);
+
+// Conv2dI8 on i8 input (model.hpp): x: (n, H, W, Cin) codes; wt: conv_code_weights(); scale:
+// (out_c); bias: (out_c) or nullptr; y: (n, OH, OW, out_c).
+void conv2d_codes(const std::int8_t* x, const Dims& in, const std::int16_t* wt, const float* scale,
+                  const float* bias, std::int64_t out_c, std::int64_t kernel, std::int64_t stride,
+                  std::int64_t pad, float* y);
+// Its reference twin on the plain (out_c, K, K, Cin) int8 weights: one output at a time.
+void conv2d_codes_reference(const std::int8_t* x, const Dims& in, const std::int8_t* w,
+                            const float* scale, const float* bias, std::int64_t out_c,
+                            std::int64_t kernel, std::int64_t stride, std::int64_t pad, float* y);
+// The weights widened to int16, each output channel's taps zero-padded to a multiple of kCodePad.
+inline constexpr std::int64_t kCodePad = 32;
+std::vector<std::int16_t> conv_code_weights(const std::int8_t* w, std::int64_t out_c,
+                                            std::int64_t taps);
 
 // Max / average pooling on f32 NHWC (see MaxPool / AvgPool in model.hpp).
 void maxpool_f32(const float* x, const Dims& in, std::int64_t kernel, std::int64_t stride,

@@ -173,6 +173,46 @@ TEST_CASE("export: DBSSQ power-of-two weights become int8 codes (2 shift bits), 
   }
 }
 
+TEST_CASE("export: DBSSQ weights and activations run as power-of-two integer codes",
+          "[quant][export][dbssq]") {
+  layers::ModelSpec spec;
+  spec.name = "lenet";
+  spec.width = 8;
+  spec.hidden = {40};
+  quant::QuantConfig q = scheme("dbssq", 2, 2);
+  q.defaults.activation_quantizer = "dbssq";
+  auto model = build(spec, q);
+  randomize(*model, 11);
+  {
+    core::NoGradGuard no_grad;  // capture sigma; the norms' running statistics are randomized
+    model->train();
+    (void)(*model)(test::uniform({4, 1, 28, 28}, 0.0f, 1.0f, 3, false));
+  }
+  randomize(*model, 11);
+  model->eval();
+  quant::ExportInput in{1, 28, 28, {0.3f}, {0.35f}};
+  const quant::xnor::Model exported = quant::export_model(*model, in);
+  std::vector<std::string> kinds;
+  for (const auto& op : exported.ops) {
+    const auto kind = quant::xnor::op_kind(op.params);
+    if (kind == quant::xnor::OpKind::quantize_pow2 || kind == quant::xnor::OpKind::conv2d_i8) {
+      kinds.push_back(op.name + ":" + quant::xnor::op_kind_name(kind) + ":" +
+                      quant::xnor::value_kind_name(exported.value(op.inputs[0]).kind));
+    }
+  }
+  CHECK(kinds == std::vector<std::string>{"conv2.quantize:quantize_pow2:f32", "conv2:conv2d_i8:i8",
+                                          "fc1.quantize:quantize_pow2:f32", "fc1:conv2d_i8:i8"});
+  const Comparison r = compare(*model, 1, 28, 32);
+  CHECK(r.max_logit_diff < 1e-4);
+  CHECK(r.mismatched_predictions == 0);
+
+  quant::QuantConfig q3 = q;  // 3 shift bits: activation codes up to 2^7 leave int8's range
+  q3.defaults.activation_bits = 3;
+  auto wide = build(spec, q3);
+  CHECK_THROWS_WITH(quant::export_model(*wide, in),
+                    Catch::Contains("conv2") && Catch::Contains("at most 2 shift bits"));
+}
+
 TEST_CASE("export: layers the engine cannot run are refused by name", "[quant][export]") {
   layers::ModelSpec spec;
   spec.name = "lenet";

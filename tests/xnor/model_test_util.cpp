@@ -100,8 +100,19 @@ Model make_every_op_model(std::uint32_t seed) {
                                      .scale = random_floats(rng, 10, 0.001f, 0.01f),
                                      .bias = random_floats(rng, 10)},
                             {x});
+  const ValueId qp = m.add("qp", QuantizePow2{.shift_bits = 2, .in_scale = 0.5f}, {gap});  // i8
+  const ValueId fc4 = m.add("fc4",
+                            Conv2dI8{.out_c = 10,
+                                     .kernel = 1,
+                                     .stride = 1,
+                                     .pad = 0,
+                                     .weight = w8,
+                                     .scale = random_floats(rng, 10, 0.001f, 0.01f),
+                                     .bias = {}},
+                            {qp});
   x = m.add("sum1", Add{}, {fc1, klin});
   x = m.add("sum2", Add{}, {x, fc2});
+  x = m.add("sum3", Add{}, {x, fc4});
   x = m.add("logits", Add{}, {x, fc3});
   m.class_names = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
   m.metadata = {{"dataset", "synthetic"}, {"source", "test"}};
