@@ -61,14 +61,6 @@ void pack_w(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, std::uint64_t* pa
   }
 }
 
-void row_popcounts(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out) {
-  for (i64 r = 0; r < rows; ++r) {
-    i64 n = 0;
-    for (i64 i = 0; i < words; ++i) n += __builtin_popcountll(v[r * words + i]);
-    out[r] = static_cast<std::int32_t>(n);
-  }
-}
-
 // 8 channels per compare: -1 where dot < lo or dot > hi; movemask gathers the 8 sign bits.
 void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, const std::int32_t* hi,
                    std::uint64_t* out) {
@@ -227,7 +219,8 @@ void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 col
 
 }  // namespace
 
-const GemmIsa kAvx2Isa{"avx2", kMR, 2, 8, 2, pack_a, pack_w, popcounts, row_popcounts, threshold_row, nullptr};
+const GemmIsa kAvx2Isa{
+    "avx2", kMR, 2, 8, 2, pack_a, pack_w, popcounts, row_popcounts_popcnt, threshold_row, nullptr};
 
 // 8 floats -> 8 bits by an ordered x < 0 compare (-0.0 and NaN give 0, unlike the sign bit).
 void pack_signs_avx2(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out) {

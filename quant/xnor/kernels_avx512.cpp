@@ -31,21 +31,7 @@ constexpr i64 kGroup = 8;  // columns per panel group (one zmm of 64-bit lanes)
 constexpr int kMR = 6;     // rows per tile
 
 void pack_w(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, std::uint64_t* panel) {
-  for (i64 g = 0; g * kGroup < cols; ++g) {
-    for (i64 j = 0; j < kGroup; ++j) {
-      const i64 col = g * kGroup + j;
-      std::uint64_t* p = panel + g * kw * kGroup + j;
-      for (i64 k = 0; k < kw; ++k) p[k * kGroup] = col < cols ? w[col * ldw + k] : 0;
-    }
-  }
-}
-
-void row_popcounts(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out) {
-  for (i64 r = 0; r < rows; ++r) {
-    i64 n = 0;
-    for (i64 i = 0; i < words; ++i) n += __builtin_popcountll(v[r * words + i]);
-    out[r] = static_cast<std::int32_t>(n);
-  }
+  pack_w_interleaved(w, ldw, cols, kw, kGroup, panel);
 }
 
 // 16 channels per compare: bit set where dot < lo or dot > hi.
@@ -166,7 +152,8 @@ template <typename Tiles>
 LOWBIT_XNOR_INLINE void for_each_tile(i64 rows, i64 cols, Tiles&& tiles) {
   const auto row_block = [&](auto mr, i64 r0) {
     i64 j0 = 0;
-    for (; j0 + kGroup < cols; j0 += 2 * kGroup) tiles(mr, std::integral_constant<int, 2>{}, r0, j0);
+    for (; j0 + kGroup < cols; j0 += 2 * kGroup)
+      tiles(mr, std::integral_constant<int, 2>{}, r0, j0);
     if (j0 < cols) tiles(mr, std::integral_constant<int, 1>{}, r0, j0);
   };
   i64 r0 = 0;
@@ -210,24 +197,31 @@ void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 col
   }
 }
 
-void popcounts_threshold(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols,
-                         i64 kw, const std::int64_t* pxor, const std::int64_t* plim,
-                         std::uint64_t* bits, i64 ldb) {
+void popcounts_threshold(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw,
+                         const std::int64_t* pxor, const std::int64_t* plim, std::uint64_t* bits,
+                         i64 ldb) {
   auto* bytes = reinterpret_cast<std::uint8_t*>(bits);
   for_each_tile(rows, cols, [&](auto mr, auto nv, i64 r0, i64 j0) {
-    tile_threshold<decltype(mr)::value, decltype(nv)::value>(a + r0 * kw, w + j0 * kw, kw,
-                                                             pxor + j0, plim + j0,
-                                                             bytes + r0 * ldb * 8 + j0 / 8, ldb,
-                                                             cols - j0);
+    tile_threshold<decltype(mr)::value, decltype(nv)::value>(
+        a + r0 * kw, w + j0 * kw, kw, pxor + j0, plim + j0, bytes + r0 * ldb * 8 + j0 / 8, ldb,
+        cols - j0);
   });
 }
 
 }  // namespace
 
 // name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
-const GemmIsa kAvx512Isa{"avx512",      kMR,           1,        kGroup,
-                         1,             nullptr,       pack_w,   popcounts,
-                         row_popcounts, threshold_row, popcounts_threshold};
+const GemmIsa kAvx512Isa{"avx512",
+                         kMR,
+                         1,
+                         kGroup,
+                         1,
+                         nullptr,
+                         pack_w,
+                         popcounts,
+                         row_popcounts_popcnt,
+                         threshold_row,
+                         popcounts_threshold};
 
 // 16 floats -> 16 bits by an ordered x < 0 compare (-0.0 and NaN give 0, unlike the sign bit).
 void pack_signs_avx512(const float* x, i64 rows, i64 k, i64 ld, std::uint64_t* out) {

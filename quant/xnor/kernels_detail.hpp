@@ -99,6 +99,13 @@ struct GemmIsa {
                               std::uint64_t* bits, i64 ldb);
 };
 
+// Pieces of the POPCNT ISA the others reuse (kernels_popcnt.cpp, -mpopcnt, which every ISA here
+// implies): per-row popcounts, and a W panel of groups of `group` columns interleaved word by
+// word (group g, word k at (g*kw + k)*group; missing columns zero).
+void row_popcounts_popcnt(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out);
+void pack_w_interleaved(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, i64 group,
+                        std::uint64_t* panel);
+
 extern const GemmIsa kPopcntIsa;  // kernels_popcnt.cpp
 extern const GemmIsa kAvx2Isa;    // kernels_avx2.cpp
 extern const GemmIsa kAvx512Isa;  // kernels_avx512.cpp

@@ -34,8 +34,8 @@ namespace lowbit::quant::xnor::detail {
 
 namespace {
 
-constexpr i64 kChunkRows = 48;                  // A panel rows per task (pixels * abits)
-constexpr i64 kChunkCols = 128;                 // output columns per task
+constexpr i64 kChunkRows = 48;   // A panel rows per task (pixels * abits)
+constexpr i64 kChunkCols = 128;  // output columns per task
 // Word pairs below which one thread runs: measured here, a 2-thread region did not beat one
 // thread on 1e5 word pairs (~10 us) and won clearly from 4e5.
 constexpr i64 kParallelMinWork = i64{1} << 17;
@@ -140,7 +140,8 @@ void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::
   const bool parallel = work >= kParallelMinWork && omp_get_max_threads() > 1;
   const i64 th = isa.tile_rows;
   const i64 mc_max = std::max<i64>(1, kChunkRows / p.abits);
-  const i64 min_chunks = parallel ? std::min<i64>(2 * omp_get_max_threads(), (p.M + th - 1) / th) : 1;
+  const i64 min_chunks =
+      parallel ? std::min<i64>(2 * omp_get_max_threads(), (p.M + th - 1) / th) : 1;
   const i64 chunks = std::max((p.M + mc_max - 1) / mc_max, min_chunks);
   const i64 mc = std::min(mc_max, ((p.M + chunks - 1) / chunks + th - 1) / th * th);
   const i64 mtasks = (p.M + mc - 1) / mc;
@@ -187,8 +188,8 @@ void run(const GemmIsa& isa, const Problem& p, const ASource& a_src, const std::
         a_src.gathered ? static_cast<std::size_t>(mc * p.abits * p.kw * isa.a_mult) : 0);
     std::vector<std::int32_t> pc(
         direct_i32 || fused ? 0 : static_cast<std::size_t>(mc * p.abits * ldc));
-    std::vector<std::int32_t> dots(
-        p.op == BitOp::and_op ? static_cast<std::size_t>(kChunkCols) : 0);
+    std::vector<std::int32_t> dots(p.op == BitOp::and_op ? static_cast<std::size_t>(kChunkCols)
+                                                         : 0);
 
 #pragma omp for schedule(dynamic, 1)
     for (i64 task = 0; task < mtasks; ++task) {

@@ -65,21 +65,7 @@ void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 col
 }
 
 void pack_w(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, std::uint64_t* panel) {
-  for (i64 g = 0; g * kNR < cols; ++g) {
-    for (i64 j = 0; j < kNR; ++j) {
-      const i64 col = g * kNR + j;
-      std::uint64_t* p = panel + g * kw * kNR + j;
-      for (i64 k = 0; k < kw; ++k) p[k * kNR] = col < cols ? w[col * ldw + k] : 0;
-    }
-  }
-}
-
-void row_popcounts(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out) {
-  for (i64 r = 0; r < rows; ++r) {
-    i64 n = 0;
-    for (i64 i = 0; i < words; ++i) n += __builtin_popcountll(v[r * words + i]);
-    out[r] = static_cast<std::int32_t>(n);
-  }
+  pack_w_interleaved(w, ldw, cols, kw, kNR, panel);
 }
 
 void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, const std::int32_t* hi,
@@ -97,8 +83,28 @@ void threshold_row(const std::int32_t* dots, i64 n, const std::int32_t* lo, cons
 
 }  // namespace
 
+void row_popcounts_popcnt(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out) {
+  for (i64 r = 0; r < rows; ++r) {
+    i64 n = 0;
+    for (i64 i = 0; i < words; ++i) n += __builtin_popcountll(v[r * words + i]);
+    out[r] = static_cast<std::int32_t>(n);
+  }
+}
+
+void pack_w_interleaved(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, i64 group,
+                        std::uint64_t* panel) {
+  for (i64 g = 0; g * group < cols; ++g) {
+    for (i64 j = 0; j < group; ++j) {
+      const i64 col = g * group + j;
+      std::uint64_t* p = panel + g * kw * group + j;
+      for (i64 k = 0; k < kw; ++k) p[k * group] = col < cols ? w[col * ldw + k] : 0;
+    }
+  }
+}
+
 // name, tile_rows, a_mult, col_group, w_mult, pack_a (plain rows), pack_w, popcounts, ...
-const GemmIsa kPopcntIsa{"popcnt", kMR,     1, kNR, 1, nullptr, pack_w, popcounts, row_popcounts,
-                         threshold_row, nullptr};
+const GemmIsa kPopcntIsa{
+    "popcnt",      kMR,    1, kNR, 1, nullptr, pack_w, popcounts, row_popcounts_popcnt,
+    threshold_row, nullptr};
 
 }  // namespace lowbit::quant::xnor::detail

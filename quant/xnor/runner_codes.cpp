@@ -21,7 +21,7 @@ namespace {
 using i64 = std::int64_t;
 
 constexpr i64 kParallelMin = 1 << 15;  // output elements below which one thread runs
-constexpr i64 kChunk = 32;              // output pixels per task
+constexpr i64 kChunk = 32;             // output pixels per task
 
 inline i64 out_side(i64 in, i64 k, i64 stride, i64 pad) { return (in + 2 * pad - k) / stride + 1; }
 
@@ -54,8 +54,8 @@ std::int8_t pow2_code(float x, float in_scale, int shift_bits) {
     e = -J;
   } else {
     int p = 0;
-    const float m = std::frexp(mag, &p);           // mag = m 2^p, m in [0.5, 1)
-    e = std::max(m == 0.5f ? p - 1 : p, -J);      // ceil(log2 mag), exactly
+    const float m = std::frexp(mag, &p);      // mag = m 2^p, m in [0.5, 1)
+    e = std::max(m == 0.5f ? p - 1 : p, -J);  // ceil(log2 mag), exactly
   }
   return static_cast<std::int8_t>(sign * (1 << (e + J)));
 }
@@ -89,18 +89,7 @@ void conv2d_codes(const std::int8_t* x, const Dims& in, const std::int16_t* wt, 
       const i64 p0 = chunk * kChunk, count = std::min(kChunk, pixels - p0);
       std::fill(rows.begin(), rows.end(), std::int16_t{0});
       for (i64 r = 0; r < count; ++r) {
-        const i64 p = p0 + r, n = p / (OH * OW), oh = p / OW % OH, ow = p % OW;
-        std::int16_t* row = rows.data() + r * padded;
-        for (i64 kh = 0; kh < kernel; ++kh) {
-          const i64 ih = oh * stride - pad + kh;
-          if (ih < 0 || ih >= in.h) continue;
-          for (i64 kw = 0; kw < kernel; ++kw) {
-            const i64 iw = ow * stride - pad + kw;
-            if (iw < 0 || iw >= in.w) continue;
-            const std::int8_t* src = x + ((n * in.h + ih) * in.w + iw) * in.c;
-            std::copy(src, src + in.c, row + (kh * kernel + kw) * in.c);
-          }
-        }
+        gather_taps(x, in, kernel, stride, pad, OH, OW, p0 + r, rows.data() + r * padded);
       }
       for (i64 r = 0; r < count; ++r) {
         float* yp = y + (p0 + r) * out_c;

@@ -121,18 +121,7 @@ void conv2d_f32(const float* x, const Dims& in, const float* wt, const float* sc
       if (!direct) {
         std::fill(patch.begin(), patch.end(), 0.0f);
         for (i64 r = 0; r < count; ++r) {
-          const i64 p = p0 + r, n = p / (OH * OW), oh = p / OW % OH, ow = p % OW;
-          for (i64 kh = 0; kh < kernel; ++kh) {
-            const i64 ih = oh * stride - pad + kh;
-            if (ih < 0 || ih >= in.h) continue;
-            for (i64 kw = 0; kw < kernel; ++kw) {
-              const i64 iw = ow * stride - pad + kw;
-              if (iw < 0 || iw >= in.w) continue;
-              std::memcpy(patch.data() + r * taps + (kh * kernel + kw) * in.c,
-                          x + ((n * in.h + ih) * in.w + iw) * in.c,
-                          static_cast<std::size_t>(in.c) * sizeof(float));
-            }
-          }
+          gather_taps(x, in, kernel, stride, pad, OH, OW, p0 + r, patch.data() + r * taps);
         }
         rows = patch.data();
       }

@@ -7,6 +7,7 @@
 
 #include "quant/xnor/model.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -43,6 +44,25 @@ std::vector<float> conv_weight_panels(const T* w, std::int64_t out_c, std::int64
     }
   }
   return out;
+}
+
+// The receptive field of output pixel p (flat over n, OH, OW) of a convolution over x
+// (n, H, W, C) into row[(kh*K + kw)*C + c], converted to Dst; padded taps are left as they are
+// (the caller zero-fills the row).
+template <class Src, class Dst>
+void gather_taps(const Src* x, const Dims& in, std::int64_t kernel, std::int64_t stride,
+                 std::int64_t pad, std::int64_t OH, std::int64_t OW, std::int64_t p, Dst* row) {
+  const std::int64_t n = p / (OH * OW), oh = p / OW % OH, ow = p % OW;
+  for (std::int64_t kh = 0; kh < kernel; ++kh) {
+    const std::int64_t ih = oh * stride - pad + kh;
+    if (ih < 0 || ih >= in.h) continue;
+    for (std::int64_t kw = 0; kw < kernel; ++kw) {
+      const std::int64_t iw = ow * stride - pad + kw;
+      if (iw < 0 || iw >= in.w) continue;
+      const Src* src = x + ((n * in.h + ih) * in.w + iw) * in.c;
+      std::copy(src, src + in.c, row + (kh * kernel + kw) * in.c);
+    }
+  }
 }
 
 // Per-channel y = x * scale[c] + shift[c]; x, y: (rows, c).

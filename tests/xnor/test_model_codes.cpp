@@ -25,9 +25,9 @@ TEST_CASE("quantize_pow2: DBSSQ's ceiling levels, sign(0) = -1, clamp at the top
     int code;
   };
   const std::vector<Case> cases = {
-      {1.0f, 8},     {5.0f, 8},   {0.9f, 8},     {0.5f, 4},   {0.5000001f, 8}, {0.3f, 4},
-      {0.25f, 2},    {0.2f, 2},   {0.125f, 1},   {0.01f, 1},  {0.0f, -1},      {-0.0f, -1},
-      {-0.125f, -1}, {-0.13f, -2}, {-0.7f, -8},  {-9.0f, -8}, {1e-30f, 1},     {nan, 8}};
+      {1.0f, 8},     {5.0f, 8},    {0.9f, 8},   {0.5f, 4},   {0.5000001f, 8}, {0.3f, 4},
+      {0.25f, 2},    {0.2f, 2},    {0.125f, 1}, {0.01f, 1},  {0.0f, -1},      {-0.0f, -1},
+      {-0.125f, -1}, {-0.13f, -2}, {-0.7f, -8}, {-9.0f, -8}, {1e-30f, 1},     {nan, 8}};
   for (const Case& c : cases) {
     INFO("v = " << c.v);
     CHECK(ops::pow2_code(c.v, 1.0f, 2) == c.code);
@@ -62,11 +62,12 @@ TEST_CASE("conv2d_codes equals its reference twin on awkward sizes", "[xnor][mod
             std::vector<float> scale(static_cast<std::size_t>(out_c)), bias(scale.size());
             for (auto& e : scale) e = real(gen);
             for (auto& e : bias) e = real(gen);
-            const std::int64_t oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+            const std::int64_t oh = (h + 2 * pad - k) / stride + 1,
+                               ow = (w + 2 * pad - k) / stride + 1;
             const std::size_t outs = static_cast<std::size_t>(batch * oh * ow * out_c);
             std::vector<float> ref(outs), fast(outs), no_bias(outs), no_bias_ref(outs);
-            ops::conv2d_codes_reference(x.data(), d, wt.data(), scale.data(), bias.data(), out_c,
-                                        k, stride, pad, ref.data());
+            ops::conv2d_codes_reference(x.data(), d, wt.data(), scale.data(), bias.data(), out_c, k,
+                                        stride, pad, ref.data());
             const auto panel = ops::conv_code_weights(wt.data(), out_c, k * k * c);
             ops::conv2d_codes(x.data(), d, panel.data(), scale.data(), bias.data(), out_c, k,
                               stride, pad, fast.data());
@@ -83,9 +84,10 @@ TEST_CASE("conv2d_codes equals its reference twin on awkward sizes", "[xnor][mod
   }
 }
 
-TEST_CASE("runner: quantize_pow2 -> conv2d_i8 on codes equals the integer formula, and the "
-          "file round-trips",
-          "[xnor][model][dbssq]") {
+TEST_CASE(
+    "runner: quantize_pow2 -> conv2d_i8 on codes equals the integer formula, and the "
+    "file round-trips",
+    "[xnor][model][dbssq]") {
   // 2x2 input, 2 channels; a 1x1 conv with 3 outputs.
   xnor::Model m = xnor::Model::create({.channels = 2, .height = 2, .width = 2});
   const xnor::ValueId q =
@@ -113,7 +115,8 @@ TEST_CASE("runner: quantize_pow2 -> conv2d_i8 on codes equals the integer formul
     for (int o = 0; o < 3; ++o) {
       const int acc = conv.weight[o * 2] * static_cast<int>(codes[p * 2]) +
                       conv.weight[o * 2 + 1] * static_cast<int>(codes[p * 2 + 1]);
-      const auto expect = static_cast<float>(static_cast<double>(acc) * conv.scale[o] + conv.bias[o]);
+      const auto expect =
+          static_cast<float>(static_cast<double>(acc) * conv.scale[o] + conv.bias[o]);
       CHECK(out[p * 3 + o] == expect);
     }
   }
@@ -129,11 +132,11 @@ TEST_CASE("validate: the code ops' inputs and parameters", "[xnor][model][dbssq]
                     Catch::Contains("shift_bits 3"));
   CHECK_THROWS_WITH(m.add("q", xnor::QuantizePow2{.shift_bits = 2, .in_scale = 0.0f}, {0}),
                     Catch::Contains("in_scale"));
-  CHECK_THROWS_WITH(
-      m.add("q", xnor::QuantizePow2{.shift_bits = 2, .in_scale = std::nanf("")}, {0}),
-      Catch::Contains("in_scale"));
+  CHECK_THROWS_WITH(m.add("q", xnor::QuantizePow2{.shift_bits = 2, .in_scale = std::nanf("")}, {0}),
+                    Catch::Contains("in_scale"));
   const xnor::ValueId q = m.add("q", xnor::QuantizePow2{}, {0});
-  CHECK_THROWS_WITH(m.add("f", xnor::ToFloat{}, {q}), Catch::Contains("to_float reads bits or codes"));
+  CHECK_THROWS_WITH(m.add("f", xnor::ToFloat{}, {q}),
+                    Catch::Contains("to_float reads bits or codes"));
   CHECK_THROWS_WITH(m.add("r", xnor::Relu{}, {q}), Catch::Contains("reads f32"));
   const xnor::ValueId k = m.add("k", xnor::Quantize{2}, {0});
   xnor::Conv2dI8 conv;
