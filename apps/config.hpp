@@ -140,6 +140,9 @@ struct ScheduleConfig {
   double pct_start = 0.3;
   double div_factor = 25.0;
   double final_div_factor = 1e4;
+  bool cycle_momentum = true;
+  double base_momentum = 0.85;
+  double max_momentum = 0.95;
 
   template <typename V> void visit(V& v) {
     v.field("name", name, "constant, step, multistep, cosine, onecycle",
@@ -153,6 +156,12 @@ struct ScheduleConfig {
     v.field("div_factor", div_factor, "onecycle: initial lr = lr / div_factor", Validator<double>(positive));
     v.field("final_div_factor", final_div_factor, "onecycle: final lr = initial lr / final_div_factor",
             Validator<double>(positive));
+    v.field("cycle_momentum", cycle_momentum,
+            "onecycle: cycle the momentum (SGD momentum, Adam beta1) inversely to the LR, as "
+            "PyTorch's OneCycleLR");
+    v.field("base_momentum", base_momentum, "onecycle: momentum at the LR peak", Validator<double>(non_negative));
+    v.field("max_momentum", max_momentum, "onecycle: momentum at the start and the end",
+            Validator<double>(non_negative));
   }
 };
 

@@ -242,8 +242,7 @@ int train_section(RunContext& run, std::size_t i) {
       const auto t0 = Clock::now();
       const data::Batch batch = loader->next();
       epoch_done = batch.last_in_epoch;
-      const double lr = schedule->lr_at(p.step);
-      optimizer->set_lr(lr);
+      const double lr = optim::apply_schedule(*schedule, p.step, *optimizer);
       const TeacherMaps t = teacher_maps(run.teacher, s, batch.images, loss_fn.needs_teacher_output());
       const Tensor out = view(t.input);
       Tensor loss = loss_fn(out, t, batch.labels);

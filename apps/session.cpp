@@ -318,6 +318,9 @@ std::unique_ptr<optim::LrSchedule> make_schedule(const Config& config, std::int6
     o.pct_start = s.pct_start;
     o.div_factor = s.div_factor;
     o.final_div_factor = s.final_div_factor;
+    o.cycle_momentum = s.cycle_momentum;
+    o.base_momentum = s.base_momentum;
+    o.max_momentum = s.max_momentum;
     inner = optim::make_one_cycle_schedule(lr, o);
   } else {
     core::fail("config: schedule.name '{}' is not a schedule", s.name);

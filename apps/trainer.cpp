@@ -154,8 +154,7 @@ int run_training(const TrainRequest& request) {
       const auto t0 = Clock::now();
       const data::Batch batch = run.train_loader->next();
       epoch_done = batch.last_in_epoch;
-      const double lr = run.schedule->lr_at(p.step);
-      run.optimizer->set_lr(lr);
+      const double lr = optim::apply_schedule(*run.schedule, p.step, *run.optimizer);
 
       const core::Tensor logits = (*run.model)(batch.images);
       core::Tensor loss = compute_loss(cfg.train, logits, batch.labels);

@@ -30,6 +30,13 @@ Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool deco
               "{}: eps must be finite and >= 0, got {}", who, options.eps);
 }
 
+bool Adam::set_momentum(double beta1) {
+  core::check(beta1 >= 0.0 && beta1 < 1.0, "{}: a schedule set beta1 {}; it must be in [0, 1)",
+              name(), beta1);
+  options_.beta1 = beta1;
+  return true;
+}
+
 void Adam::step() {
   core::NoGradGuard no_grad;
   for (std::size_t g = 0; g < groups().size(); ++g) {

@@ -31,6 +31,7 @@ class Adam final : public Optimizer {
   // weight_decay and lr_scale (options.weight_decay and no_decay only matter to the factories).
   Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled = false);
   void step() override;
+  bool set_momentum(double beta1) override;  // beta1
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
   const AdamOptions& options() const { return options_; }
 

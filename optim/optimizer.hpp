@@ -62,6 +62,10 @@ class Optimizer {
 
   double lr() const { return lr_; }
   virtual void set_lr(double lr);  // lr finite and >= 0 (an optimizer may narrow the range)
+  // The momentum a schedule cycles (SGD's momentum, Adam's beta1: what PyTorch's OneCycleLR
+  // writes into the param groups), in [0, 1). False, and nothing changed, when the optimizer has
+  // none to cycle.
+  virtual bool set_momentum(double momentum) { (void)momentum; return false; }
   virtual double group_lr(std::size_t group) const { return lr_ * groups_.at(group).lr_scale; }
 
   virtual const std::vector<ParamGroup>& groups() const { return groups_; }

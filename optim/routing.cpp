@@ -72,6 +72,8 @@ void RoutingOptimizer::set_lr(double lr) {
   }
 }
 
+bool RoutingOptimizer::set_momentum(double momentum) { return main_->set_momentum(momentum); }
+
 std::vector<core::Tensor> RoutingOptimizer::params() const {
   std::vector<core::Tensor> out = main_->params();
   const std::vector<core::Tensor> binary = binary_->params();

@@ -41,6 +41,7 @@ class RoutingOptimizer final : public Optimizer {
   void step() override;
   void zero_grad() override;
   void set_lr(double lr) override;
+  bool set_momentum(double momentum) override;  // the main optimizer's (Bop has none)
   std::vector<core::Tensor> params() const override;
   const std::vector<ParamGroup>& groups() const override { return all_groups_; }
   double group_lr(std::size_t group) const override;

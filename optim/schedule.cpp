@@ -87,13 +87,23 @@ class OneCycleSchedule final : public LrSchedule {
     end2_ = static_cast<double>(o.total_steps) - 1.0;
   }
   double lr_at(std::int64_t step) const override {
-    check_step(step);
-    const double t = static_cast<double>(std::min(step, o_.total_steps - 1));
+    const double t = position(step);
     if (t <= end1_) return cos_anneal(initial_lr_, max_lr_, t / end1_);
     return cos_anneal(max_lr_, final_lr_, (t - end1_) / (end2_ - end1_));
   }
+  std::optional<double> momentum_at(std::int64_t step) const override {
+    if (!o_.cycle_momentum) return std::nullopt;
+    const double t = position(step);
+    if (t <= end1_) return cos_anneal(o_.max_momentum, o_.base_momentum, t / end1_);
+    return cos_anneal(o_.base_momentum, o_.max_momentum, (t - end1_) / (end2_ - end1_));
+  }
 
  private:
+  double position(std::int64_t step) const {
+    check_step(step);
+    return static_cast<double>(std::min(step, o_.total_steps - 1));
+  }
+
   OneCycleOptions o_;
   double max_lr_, initial_lr_, final_lr_;
   double end1_, end2_;  // last step of each phase (PyTorch's phase end_step, a float)
@@ -109,6 +119,9 @@ class WarmupSchedule final : public LrSchedule {
     const double s = o_.warmup_start_factor;
     const double frac = static_cast<double>(step) / static_cast<double>(o_.warmup_steps);
     return inner * (s + (1.0 - s) * frac);
+  }
+  std::optional<double> momentum_at(std::int64_t step) const override {
+    return inner_->momentum_at(step);
   }
 
  private:
@@ -156,6 +169,9 @@ void visit_fields(OneCycleOptions& o, FieldVisitor& v) {
   v.field("pct_start", o.pct_start);
   v.field("div_factor", o.div_factor);
   v.field("final_div_factor", o.final_div_factor);
+  v.field("cycle_momentum", o.cycle_momentum);
+  v.field("base_momentum", o.base_momentum);
+  v.field("max_momentum", o.max_momentum);
 }
 void visit_fields(WarmupOptions& o, FieldVisitor& v) {
   v.field("warmup_steps", o.warmup_steps);
@@ -209,6 +225,12 @@ std::unique_ptr<LrSchedule> make_one_cycle_schedule(double base_lr, const OneCyc
               "one_cycle schedule: pct_start {} with total_steps {} leaves a phase without "
               "steps. HINT: raise total_steps or move pct_start towards 0.5",
               o.pct_start, o.total_steps);
+  for (const double m : {o.base_momentum, o.max_momentum}) {
+    core::check(!o.cycle_momentum || (std::isfinite(m) && m >= 0.0 && m < 1.0),
+                "one_cycle schedule: base_momentum and max_momentum must be in [0, 1), got {} and "
+                "{}",
+                o.base_momentum, o.max_momentum);
+  }
   return std::make_unique<OneCycleSchedule>(base_lr, o);
 }
 
@@ -221,6 +243,13 @@ std::unique_ptr<LrSchedule> with_warmup(std::unique_ptr<LrSchedule> inner, const
               o.warmup_start_factor);
   if (o.warmup_steps == 0) return inner;
   return std::make_unique<WarmupSchedule>(std::move(inner), o);
+}
+
+double apply_schedule(const LrSchedule& schedule, std::int64_t step, Optimizer& optimizer) {
+  const double lr = schedule.lr_at(step);
+  optimizer.set_lr(lr);
+  if (const std::optional<double> m = schedule.momentum_at(step)) optimizer.set_momentum(*m);
+  return lr;
 }
 
 }  // namespace lowbit::optim

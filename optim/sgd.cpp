@@ -29,6 +29,15 @@ Sgd::Sgd(std::vector<ParamGroup> groups, const SgdOptions& options)
               options.momentum, options.dampening);
 }
 
+bool Sgd::set_momentum(double momentum) {
+  core::check(std::isfinite(momentum) && momentum >= 0.0 && momentum < 1.0 &&
+                  (!options_.nesterov || momentum > 0.0),
+              "sgd: a schedule set momentum {}; it must be in [0, 1) (and > 0 with Nesterov)",
+              momentum);
+  options_.momentum = momentum;
+  return true;
+}
+
 void Sgd::step() {
   core::NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;

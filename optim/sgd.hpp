@@ -29,6 +29,7 @@ class Sgd final : public Optimizer {
   // options.weight_decay and options.no_decay are ignored here (make_sgd uses them).
   Sgd(std::vector<ParamGroup> groups, const SgdOptions& options);
   void step() override;
+  bool set_momentum(double momentum) override;
   std::string name() const override { return "sgd"; }
   const SgdOptions& options() const { return options_; }
 

@@ -6,7 +6,8 @@
 Needs torch (Debian's python3-torch 1.13 was used); the tests themselves never need it.
 Every optimizer case starts from P0 and applies the gradients G[0], G[1], G[2]; the values after
 each step are recorded. Schedule cases record the LR in effect at each optimizer step
-(lr_at(step) in lowbit terms), reading param_groups[0]['lr'] before each optimizer.step().
+(lr_at(step) in lowbit terms), reading param_groups[0]['lr'] before each optimizer.step()
+(kOneCycleMomentum: param_groups[0]['momentum'], momentum_at(step)).
 """
 import math
 import torch
@@ -26,16 +27,16 @@ def run_optimizer(make):
     return out
 
 
-def run_schedule(make_sched, steps, base_lr):
+def run_schedule(make_sched, steps, base_lr, key='lr'):
     p = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=base_lr)
+    opt = torch.optim.SGD([p], lr=base_lr, momentum=0.9)
     sched = make_sched(opt)
-    lrs = []
+    values = []
     for _ in range(steps):
-        lrs.append(opt.param_groups[0]['lr'])
+        values.append(opt.param_groups[0][key])
         opt.step()
         sched.step()
-    return lrs
+    return values
 
 
 def f32_literal(v):
@@ -72,6 +73,8 @@ schedule_cases = {
     "kCosineLr": (0.1, 11, lambda o: S.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
     "kOneCycleLr": (0.1, 20, lambda o: S.OneCycleLR(o, max_lr=0.5, total_steps=20,
                                                      cycle_momentum=False)),
+    # The momentum OneCycleLR writes into the SGD param group (cycle_momentum, the default).
+    "kOneCycleMomentum": (0.1, 20, lambda o: S.OneCycleLR(o, max_lr=0.5, total_steps=20), 'momentum'),
     "kWarmupStepLr": (0.1, 10, lambda o: S.ChainedScheduler([
         S.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=4),
         S.StepLR(o, step_size=3, gamma=0.5)])),
@@ -102,9 +105,9 @@ def main():
         print("inline constexpr std::array<std::array<float, 3>, 3> %s = {{%s}};" %
               (name, ", ".join("{%s}" % fmt_f32(s) for s in steps)))
     print()
-    for name, (base, steps, make) in schedule_cases.items():
-        lrs = run_schedule(make, steps, base)
-        print("inline const std::vector<double> %s = {%s};" % (name, fmt_f64(lrs)))
+    for name, (base, steps, make, *key) in schedule_cases.items():
+        values = run_schedule(make, steps, base, *key)
+        print("inline const std::vector<double> %s = {%s};" % (name, fmt_f64(values)))
     print()
     print("}  // namespace lowbit::optim::test")
 

@@ -2,8 +2,11 @@
 // the schedule registry with its option maps.
 
 #include "core/error.hpp"
+#include "optim/adam.hpp"
 #include "optim/registry.hpp"
 #include "optim/schedule.hpp"
+#include "optim/sgd.hpp"
+#include "tests/optim/helpers.hpp"
 #include "tests/optim/torch_expected.hpp"
 
 #include <catch2/catch.hpp>
@@ -71,6 +74,43 @@ TEST_CASE("one-cycle schedule matches OneCycleLR: start, peak, end", "[optim][sc
   // max_lr 0 takes the peak from the base LR.
   const auto t = make_one_cycle_schedule(0.5, {.total_steps = 20});
   check_values(*t, test::kOneCycleLr);
+}
+
+TEST_CASE("one-cycle cycles the momentum as OneCycleLR, and apply_schedule sets it",
+          "[optim][schedule]") {
+  const auto s = make_one_cycle_schedule(0.1, {.total_steps = 20, .max_lr = 0.5});
+  REQUIRE(test::kOneCycleMomentum.size() == 20);
+  for (std::size_t t = 0; t < test::kOneCycleMomentum.size(); ++t) {
+    INFO("step " << t);
+    REQUIRE(s->momentum_at(static_cast<std::int64_t>(t)).has_value());
+    CHECK(*s->momentum_at(static_cast<std::int64_t>(t)) ==
+          Approx(test::kOneCycleMomentum[t]).margin(1e-12));
+  }
+  // 0.95 at the start, 0.85 at the LR peak (step 5), back to 0.95 at the end.
+  CHECK(*s->momentum_at(0) == Approx(0.95));
+  CHECK(*s->momentum_at(5) == Approx(0.85));
+  CHECK(*s->momentum_at(19) == Approx(0.95));
+  // Off: no momentum; other schedules have none; warmup passes the inner one through.
+  CHECK_FALSE(make_one_cycle_schedule(0.1, {.total_steps = 20, .cycle_momentum = false})
+                  ->momentum_at(3)
+                  .has_value());
+  CHECK_FALSE(make_cosine_schedule(0.1, {.total_steps = 10})->momentum_at(3).has_value());
+  const auto w = with_warmup(make_one_cycle_schedule(0.1, {.total_steps = 20, .max_lr = 0.5}),
+                             {.warmup_steps = 4});
+  CHECK(*w->momentum_at(3) == Approx(test::kOneCycleMomentum[3]));
+  CHECK_THROWS_WITH(
+      make_one_cycle_schedule(0.1, {.total_steps = 20, .base_momentum = 1.0}),
+      Contains("base_momentum"));
+
+  // apply_schedule: the LR and the momentum reach SGD's momentum and Adam's beta1.
+  core::Tensor p = test::make_param(test::kP0);
+  auto sgd = make_sgd({{"p", p}}, {.lr = 0.1, .momentum = 0.9});
+  CHECK(apply_schedule(*s, 5, *sgd) == Approx(0.5));
+  CHECK(sgd->lr() == Approx(0.5));
+  CHECK(dynamic_cast<Sgd&>(*sgd).options().momentum == Approx(0.85));
+  auto adam = make_adam({{"p", p}}, {.lr = 0.1});
+  apply_schedule(*s, 0, *adam);
+  CHECK(dynamic_cast<Adam&>(*adam).options().beta1 == Approx(0.95));
 }
 
 TEST_CASE("linear warmup wraps any schedule multiplicatively", "[optim][schedule]") {
