@@ -103,6 +103,18 @@ std::vector<std::uint64_t> random_rows(i64 rows, i64 bits, std::mt19937_64& gen)
   return v;
 }
 
+// n zeroed int32 on a 64-byte boundary, as the engine's buffers are (the kernels store whole
+// cache lines where they can).
+struct AlignedInts {
+  explicit AlignedInts(i64 n) : storage(static_cast<std::size_t>(n + 16), 0) {
+    auto addr = reinterpret_cast<std::uintptr_t>(storage.data());
+    p = storage.data() + ((64 - addr % 64) % 64) / sizeof(std::int32_t);
+  }
+  std::int32_t* data() { return p; }
+  std::vector<std::int32_t> storage;
+  std::int32_t* p;
+};
+
 struct Result {
   Shape shape;
   double bgemm = 0, bthresh = 0, sgemm = 0, bconv = 0;  // G MAC/s
@@ -128,7 +140,7 @@ Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
   }
   {
     const auto a = random_rows(sh.M, sh.K, gen), w = random_rows(sh.N, sh.K, gen);
-    std::vector<std::int32_t> c(static_cast<std::size_t>(sh.M * sh.N));
+    AlignedInts c(sh.M * sh.N);
     r.bgemm = macs * 1e-9 / median_seconds(repeats, warmup, [&] {
                 k.bgemm(a.data(), w.data(), sh.M, sh.N, sh.K, c.data(), sh.N);
               });
@@ -149,7 +161,7 @@ Result measure(const Shape& sh, int repeats, int warmup, std::mt19937_64& gen) {
     const xnor::BConvShape& s = sh.conv;
     const auto in = random_rows(s.batch * s.in_h * s.in_w, s.in_c, gen);
     const auto w = random_rows(s.out_c * s.kernel * s.kernel, s.in_c, gen);
-    std::vector<std::int32_t> c(static_cast<std::size_t>(sh.M * sh.N));
+    AlignedInts c(sh.M * sh.N);
     r.bconv = macs * 1e-9 /
               median_seconds(repeats, warmup, [&] { k.bconv2d(in.data(), w.data(), s, c.data()); });
   }

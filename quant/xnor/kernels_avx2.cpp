@@ -209,7 +209,7 @@ void popcounts_op(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 
 }
 
 void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw, BitOp op,
-               std::int32_t offset, std::int32_t* c, i64 ldc) {
+               std::int32_t offset, std::int32_t* c, i64 ldc, bool /*stream: plain stores*/) {
   if (op == BitOp::xor_op) {
     popcounts_op<true>(a, rows, w, cols, kw, offset, c, ldc);
   } else {

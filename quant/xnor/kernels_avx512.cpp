@@ -95,9 +95,23 @@ LOWBIT_XNOR_INLINE __mmask8 valid_lanes(i64 cols, int v) {
 // popcount for and.
 template <int MR, int NV, bool kXor>
 LOWBIT_XNOR_INLINE void tile(const std::uint64_t* a, const std::uint64_t* w, i64 kw,
-                             std::int32_t offset, std::int32_t* c, i64 ldc, i64 cols) {
+                             std::int32_t offset, std::int32_t* c, i64 ldc, i64 cols, bool stream) {
   __m512i acc[MR][NV];
   accumulate<MR, NV, kXor>(a, w, kw, acc);
+  if (NV == 2 && stream && cols >= 2 * kGroup && (reinterpret_cast<std::uintptr_t>(c) & 63) == 0 &&
+      (ldc & 15) == 0) {
+    // 16 columns of a row are one 64-byte line: the low halves of both count vectors in column
+    // order, stored without reading the line first.
+    const __m512i low_halves =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i off16 = _mm512_set1_epi32(offset);
+    for (int r = 0; r < MR; ++r) {
+      __m512i p = _mm512_permutex2var_epi32(acc[r][0], low_halves, acc[r][NV - 1]);
+      if (kXor) p = _mm512_sub_epi32(off16, _mm512_slli_epi32(p, 1));
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(c + r * ldc), p);
+    }
+    return;
+  }
   const __m256i off = _mm256_set1_epi32(offset);
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
@@ -181,20 +195,21 @@ LOWBIT_XNOR_INLINE void for_each_tile(i64 rows, i64 cols, Tiles&& tiles) {
 
 template <bool kXor>
 void popcounts_op(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw,
-                  std::int32_t offset, std::int32_t* c, i64 ldc) {
+                  std::int32_t offset, std::int32_t* c, i64 ldc, bool stream) {
   for_each_tile(rows, cols, [&](auto mr, auto nv, i64 r0, i64 j0) {
     tile<decltype(mr)::value, decltype(nv)::value, kXor>(a + r0 * kw, w + j0 * kw, kw, offset,
-                                                         c + r0 * ldc + j0, ldc, cols - j0);
+                                                         c + r0 * ldc + j0, ldc, cols - j0, stream);
   });
 }
 
 void popcounts(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw, BitOp op,
-               std::int32_t offset, std::int32_t* c, i64 ldc) {
+               std::int32_t offset, std::int32_t* c, i64 ldc, bool stream) {
   if (op == BitOp::xor_op) {
-    popcounts_op<true>(a, rows, w, cols, kw, offset, c, ldc);
+    popcounts_op<true>(a, rows, w, cols, kw, offset, c, ldc, stream);
   } else {
-    popcounts_op<false>(a, rows, w, cols, kw, offset, c, ldc);
+    popcounts_op<false>(a, rows, w, cols, kw, offset, c, ldc, stream);
   }
+  if (stream) _mm_sfence();  // the streamed lines are visible before the caller reads them
 }
 
 void popcounts_threshold(const std::uint64_t* a, i64 rows, const std::uint64_t* w, i64 cols, i64 kw,

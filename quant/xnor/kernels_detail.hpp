@@ -80,9 +80,10 @@ struct GemmIsa {
   void (*pack_w)(const std::uint64_t* w, i64 ldw, i64 cols, i64 kw, std::uint64_t* panel);
   // With P(r, j) = popcount(op(a_r, w_j)) summed over the kw words, r < rows, j < cols:
   // c(r, j) = offset - 2*P(r, j) for op xor (the binary dot), P(r, j) for op and;
-  // c: (rows, cols) int32 with row stride ldc.
+  // c: (rows, cols) int32 with row stride ldc. stream: c is a large output written once, so the
+  // ISA may store whole 64-byte lines with non-temporal stores (no read for ownership).
   void (*popcounts)(const std::uint64_t* a_panel, i64 rows, const std::uint64_t* w_panel, i64 cols,
-                    i64 kw, BitOp op, std::int32_t offset, std::int32_t* c, i64 ldc);
+                    i64 kw, BitOp op, std::int32_t offset, std::int32_t* c, i64 ldc, bool stream);
   // out(r) = popcount of row r of v: (rows, words).
   void (*row_popcounts)(const std::uint64_t* v, i64 rows, i64 words, std::int32_t* out);
   // The threshold output of one row: bit c of out (words_for(n) words, padding 0) is 1 (-1)

@@ -163,3 +163,27 @@ TEST_CASE("plane GEMM (k-bit codes) equals integer GEMM and the reference", "[xn
   check_plane_gemm(130, 300, 700, 2, 2, gen);
   check_plane_gemm(97, 200, 2000, 4, 3, gen);
 }
+
+// A large int32 output of one-word dots is streamed (non-temporal whole-line stores where the
+// rows are 64-byte aligned; plain stores elsewhere): the same values as the reference, with the
+// output aligned, misaligned, and with a row stride that breaks the alignment of later rows.
+TEST_CASE("bgemm streams large one-word outputs and still equals the reference",
+          "[xnor][kernel]") {
+  std::mt19937_64 gen(12);
+  const i64 M = 8200, N = 130, K = 61;  // 8200 * 130 * 4 bytes > 4 MiB; one word per row
+  const Words a = pack(random_signs(M * K, gen), M, K), w = pack(random_signs(N * K, gen), N, K);
+  for (const i64 ldo : {N, i64{144}}) {
+    std::vector<std::int32_t> ref_out(static_cast<std::size_t>(M * ldo), kSentinel);
+    ref().bgemm(a.data(), w.data(), M, N, K, ref_out.data(), ldo);
+    for (const i64 shift : {0, 3}) {  // int32 elements past a 64-byte boundary
+      for (const auto p : fast_paths()) {
+        INFO(x::kernel_path_name(p) << " ldo " << ldo << " shift " << shift);
+        std::vector<std::int32_t> buf(static_cast<std::size_t>(M * ldo + 32), kSentinel);
+        auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
+        std::int32_t* out = buf.data() + ((64 - addr % 64) % 64) / 4 + shift;
+        x::kernel_table(p).bgemm(a.data(), w.data(), M, N, K, out, ldo);
+        CHECK(std::equal(ref_out.begin(), ref_out.end(), out));
+      }
+    }
+  }
+}
