@@ -8,7 +8,8 @@
 // them, the form the engine runs for a binary layer followed by batch-norm and sign: the same
 // binary GEMM with the threshold output fused (bgemm_threshold, one bit per output instead of 32,
 // so small-K shapes are not bound by writing int32 results), and the binary convolution (bconv2d, packed im2col and zero-padding correction included) on
-// the layer the shape came from. Times are medians of --repeats runs after --warmup runs.
+// the layer the shape came from. Times are medians of --repeats timed batches (each >= 2 ms of
+// back-to-back calls) after --warmup calls.
 // OpenBLAS is its OpenMP build (DESIGN.md: the pthread build busy-waits and starves OpenMP).
 
 #include <cblas.h>
@@ -72,15 +73,23 @@ std::vector<Shape> shapes(i64 batch) {
   return out;
 }
 
-// Median wall time of `repeats` calls of f after `warmup` untimed calls, in seconds.
+// Median time of one call of f, in seconds: `repeats` timed batches after `warmup` untimed
+// calls, each batch as many back-to-back calls as make it last >= kMinBatch (a 10 us call alone
+// is at the mercy of a shared machine's timer and scheduler noise).
 template <typename F>
 double median_seconds(int repeats, int warmup, F&& f) {
-  for (int i = 0; i < warmup; ++i) f();
+  using Clock = std::chrono::steady_clock;
+  constexpr double kMinBatch = 2e-3;
+  for (int i = 0; i < std::max(warmup, 1); ++i) f();
+  const auto start = Clock::now();
+  f();
+  const double once = std::chrono::duration<double>(Clock::now() - start).count();
+  const int calls = std::max(1, static_cast<int>(kMinBatch / std::max(once, 1e-9)));
   std::vector<double> t(static_cast<std::size_t>(std::max(repeats, 1)));
   for (double& s : t) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto t0 = Clock::now();
+    for (int c = 0; c < calls; ++c) f();
+    s = std::chrono::duration<double>(Clock::now() - t0).count() / calls;
   }
   std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
   return t[t.size() / 2];
