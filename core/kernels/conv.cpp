@@ -25,6 +25,7 @@
 
 #include "core/kernels/conv.hpp"
 
+#include "core/kernels/conv_winograd.hpp"
 #include "core/kernels/gemm.hpp"
 
 #include <omp.h>
@@ -330,20 +331,43 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
       dw[i] = s;
     }
   }
-  if (dbias != nullptr) {
+  if (dbias != nullptr) conv2d_bias_grad(g, dy, dbias);
+}
+
+void conv2d_bias_grad(const ConvGeometry& g, const float* dy, float* dbias) {
+  const i64 P = g.OH * g.OW;
 #pragma omp parallel for num_threads(batch_threads(g.O)) schedule(static)
-    for (i64 o = 0; o < g.O; ++o) {
-      double s = 0.0;
-      for (i64 n = 0; n < g.N; ++n) {
-        const float* row = dy + (n * g.O + o) * P;
-        float part = 0.0f;  // one plane in float, the planes summed in double
+  for (i64 o = 0; o < g.O; ++o) {
+    double s = 0.0;
+    for (i64 n = 0; n < g.N; ++n) {
+      const float* row = dy + (n * g.O + o) * P;
+      float part = 0.0f;  // one plane in float, the planes summed in double
 #pragma omp simd reduction(+ : part)
-        for (i64 p = 0; p < P; ++p) part += row[p];
-        s += part;
-      }
-      dbias[o] = static_cast<float>(s);
+      for (i64 p = 0; p < P; ++p) part += row[p];
+      s += part;
     }
+    dbias[o] = static_cast<float>(s);
   }
+}
+
+void conv2d_forward_fast(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                         float* y) {
+  if (const int tile = winograd_tile(g)) return conv2d_forward_winograd(g, x, w, bias, y, tile);
+  conv2d_forward_im2col(g, x, w, bias, y);
+}
+
+void conv2d_backward_input_fast(const ConvGeometry& g, const float* dy, const float* w,
+                                float* dx) {
+  if (const int tile = winograd_tile(g)) return conv2d_backward_input_winograd(g, dy, w, dx, tile);
+  conv2d_backward_input_im2col(g, dy, w, dx);
+}
+
+void conv2d_backward_weight_fast(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                 float* dbias) {
+  if (const int tile = winograd_tile(g)) {
+    return conv2d_backward_weight_winograd(g, x, dy, dw, dbias, tile);
+  }
+  conv2d_backward_weight_im2col(g, x, dy, dw, dbias);
 }
 
 }  // namespace lowbit::core::kernels

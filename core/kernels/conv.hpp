@@ -1,6 +1,7 @@
 #pragma once
-// 2-D convolution kernels over NCHW float buffers. Each optimized kernel (im2col + sgemm, OpenMP
-// over the batch) has a reference twin (direct loops) with the same signature.
+// 2-D convolution kernels over NCHW float buffers. The `_fast` kernels are the dispatch table's:
+// Winograd (conv_winograd.hpp) for the 3x3 stride-1 convs it pays on, im2col + sgemm (OpenMP over
+// the batch) for the rest. Each has a reference twin (direct loops) with the same signature.
 
 #include <cstdint>
 
@@ -30,5 +31,14 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
                                    float* dw, float* dbias);
 void conv2d_backward_weight_reference(const ConvGeometry& g, const float* x, const float* dy,
                                       float* dw, float* dbias);
+
+// dbias[o] = sum over n, oh, ow of dy[n, o, oh, ow]; dy: (N, O, OH, OW).
+void conv2d_bias_grad(const ConvGeometry& g, const float* dy, float* dbias);
+
+void conv2d_forward_fast(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                         float* y);
+void conv2d_backward_input_fast(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+void conv2d_backward_weight_fast(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                 float* dbias);
 
 }  // namespace lowbit::core::kernels

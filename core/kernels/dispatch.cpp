@@ -9,9 +9,9 @@ namespace {
 
 constexpr KernelTable kOptimized{
     sgemm_blas,
-    conv2d_forward_im2col,
-    conv2d_backward_input_im2col,
-    conv2d_backward_weight_im2col,
+    conv2d_forward_fast,
+    conv2d_backward_input_fast,
+    conv2d_backward_weight_fast,
     max_pool2d_forward_fast,
     max_pool2d_backward_fast,
     avg_pool2d_forward_fast,

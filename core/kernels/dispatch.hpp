@@ -14,9 +14,9 @@ enum class KernelPath { optimized, reference };
 
 struct KernelTable {
   decltype(&sgemm_blas) sgemm;
-  decltype(&conv2d_forward_im2col) conv2d_forward;
-  decltype(&conv2d_backward_input_im2col) conv2d_backward_input;
-  decltype(&conv2d_backward_weight_im2col) conv2d_backward_weight;
+  decltype(&conv2d_forward_fast) conv2d_forward;
+  decltype(&conv2d_backward_input_fast) conv2d_backward_input;
+  decltype(&conv2d_backward_weight_fast) conv2d_backward_weight;
   decltype(&max_pool2d_forward_fast) max_pool2d_forward;
   decltype(&max_pool2d_backward_fast) max_pool2d_backward;
   decltype(&avg_pool2d_forward_fast) avg_pool2d_forward;

@@ -1,7 +1,9 @@
 // conv2d kernels: the im2col + sgemm kernels against their direct-loop reference twins on the
-// awkward sizes, one dimension varied at a time, for stride / padding / dilation / groups variants.
+// awkward sizes, one dimension varied at a time, for stride / padding / dilation / groups variants;
+// the Winograd kernels (both tile sizes) likewise on the 3x3 stride-1 geometries they take.
 
 #include "core/kernels/conv.hpp"
+#include "core/kernels/conv_winograd.hpp"
 #include "tests/support/gradcheck.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -80,7 +83,39 @@ double max_error(const std::vector<float>& a, const std::vector<float>& b) {
 // Float sums of `terms` products of values in [-1, 1] against the double reference.
 double tolerance(i64 terms) { return 1e-5 * (1.0 + std::sqrt(double(terms))); }
 
-void compare_kernels(const ConvGeometry& g, bool with_bias, std::uint64_t seed) {
+// The three kernels under test, and how much looser than im2col's their error bound is.
+struct ConvKernels {
+  std::function<void(const ConvGeometry&, const float*, const float*, const float*, float*)> forward;
+  std::function<void(const ConvGeometry&, const float*, const float*, float*)> backward_input;
+  std::function<void(const ConvGeometry&, const float*, const float*, float*, float*)>
+      backward_weight;
+  double tolerance_scale = 1.0;
+};
+
+ConvKernels im2col_kernels() {
+  namespace k = lowbit::core::kernels;
+  return {k::conv2d_forward_im2col, k::conv2d_backward_input_im2col,
+          k::conv2d_backward_weight_im2col};
+}
+
+// F(2x2, 3x3) rounds about as much as a direct sum; F(4x4, 3x3)'s transforms (entries up to 8,
+// and 1/24) amplify rounding: its worst case in this file reaches ~0.9 of the im2col bound.
+ConvKernels winograd_kernels(int tile) {
+  namespace k = lowbit::core::kernels;
+  return {[tile](const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
+            k::conv2d_forward_winograd(g, x, w, b, y, tile);
+          },
+          [tile](const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+            k::conv2d_backward_input_winograd(g, dy, w, dx, tile);
+          },
+          [tile](const ConvGeometry& g, const float* x, const float* dy, float* dw, float* db) {
+            k::conv2d_backward_weight_winograd(g, x, dy, dw, db, tile);
+          },
+          tile == 2 ? 1.0 : 3.0};
+}
+
+void compare_kernels(const ConvGeometry& g, bool with_bias, std::uint64_t seed,
+                     const ConvKernels& fast = im2col_kernels()) {
   namespace k = lowbit::core::kernels;
   const i64 Cg = g.C / g.groups, Og = g.O / g.groups;
   const i64 x_size = g.N * g.C * g.H * g.W, w_size = g.O * Cg * g.KH * g.KW;
@@ -90,24 +125,25 @@ void compare_kernels(const ConvGeometry& g, bool with_bias, std::uint64_t seed) 
   const auto b = random_values(g.O, seed + 2);       // b: (O)
   const auto dy = random_values(y_size, seed + 3);   // dy: (N,O,OH,OW)
   const float* bias = with_bias ? b.data() : nullptr;
+  const double scale = fast.tolerance_scale;
   INFO(describe(g) << (with_bias ? " with bias" : " without bias"));
 
   auto y = nan_filled(y_size), y_ref = nan_filled(y_size);
-  k::conv2d_forward_im2col(g, x.data(), w.data(), bias, y.data());
+  fast.forward(g, x.data(), w.data(), bias, y.data());
   k::conv2d_forward_reference(g, x.data(), w.data(), bias, y_ref.data());
-  CHECK(max_error(y, y_ref) <= tolerance(Cg * g.KH * g.KW));
+  CHECK(max_error(y, y_ref) <= scale * tolerance(Cg * g.KH * g.KW));
 
   auto dx = nan_filled(x_size), dx_ref = nan_filled(x_size);
-  k::conv2d_backward_input_im2col(g, dy.data(), w.data(), dx.data());
+  fast.backward_input(g, dy.data(), w.data(), dx.data());
   k::conv2d_backward_input_reference(g, dy.data(), w.data(), dx_ref.data());
-  CHECK(max_error(dx, dx_ref) <= tolerance(Og * g.KH * g.KW));
+  CHECK(max_error(dx, dx_ref) <= scale * tolerance(Og * g.KH * g.KW));
 
   auto dw = nan_filled(w_size), dw_ref = nan_filled(w_size);
   auto db = nan_filled(g.O), db_ref = nan_filled(g.O);
-  k::conv2d_backward_weight_im2col(g, x.data(), dy.data(), dw.data(), with_bias ? db.data() : nullptr);
+  fast.backward_weight(g, x.data(), dy.data(), dw.data(), with_bias ? db.data() : nullptr);
   k::conv2d_backward_weight_reference(g, x.data(), dy.data(), dw_ref.data(),
                                       with_bias ? db_ref.data() : nullptr);
-  CHECK(max_error(dw, dw_ref) <= tolerance(g.N * g.OH * g.OW));
+  CHECK(max_error(dw, dw_ref) <= scale * tolerance(g.N * g.OH * g.OW));
   if (with_bias) {
     CHECK(max_error(db, db_ref) <= tolerance(g.N * g.OH * g.OW));
   } else {
@@ -158,4 +194,57 @@ TEST_CASE("conv2d kernels at a ResNet-like shape", "[kernel]") {
   compare_kernels(geometry({3, 64, 14, 14, 65, 1}, {3, 3, 1, 1, 1, 1, 1, 1}), true, seed);
   compare_kernels(geometry({4, 33, 15, 15, 128, 1}, {3, 3, 2, 2, 1, 1, 1, 1}), false, seed + 4);
   compare_kernels(geometry({4, 64, 15, 15, 128, 1}, {1, 1, 2, 2, 0, 0, 1, 1}), true, seed + 8);
+}
+
+TEST_CASE("Winograd conv2d kernels match the reference, one awkward dimension at a time",
+          "[kernel]") {
+  std::uint64_t seed = 5000;
+  int ran = 0;
+  for (const int tile : {2, 4}) {
+    const ConvKernels winograd = winograd_kernels(tile);
+    for (const i64 pad : {0, 1, 2}) {
+      const Window win{3, 3, 1, 1, pad, pad, 1, 1};
+      for (const i64 s : lowbit::test::kAwkwardSizes) {
+        for (const Dims& d : {Dims{s, 5, 6, 7, 3, 1}, Dims{2, s, 7, 6, 3, 1},
+                              Dims{2, 3, 6, 7, s, 1}}) {
+          compare_kernels(geometry(d, win), (seed & 4) == 0, seed, winograd);
+          seed += 4;
+          ++ran;
+        }
+      }
+      // Planes from below one tile to several, with ragged edges in both directions.
+      for (const i64 h : {1, 2, 3, 4, 5, 7, 9, 14, 17}) {
+        for (const i64 w : {1, 3, 6, 8, 13}) {
+          const ConvGeometry g = geometry({2, 4, h, w, 5, 1}, win);
+          if (g.OH <= 0 || g.OW <= 0) continue;
+          compare_kernels(g, (seed & 4) == 0, seed, winograd);
+          seed += 4;
+          ++ran;
+        }
+      }
+    }
+    // ResNet-like planes and channel counts, as the dispatcher sends them.
+    compare_kernels(geometry({3, 64, 14, 14, 65, 1}, {3, 3, 1, 1, 1, 1, 1, 1}), true, seed,
+                    winograd);
+    compare_kernels(geometry({5, 129, 7, 7, 33, 1}, {3, 3, 1, 1, 1, 1, 1, 1}), false, seed + 4,
+                    winograd);
+    compare_kernels(geometry({33, 48, 4, 4, 64, 1}, {3, 3, 1, 1, 1, 1, 1, 1}), false, seed + 8,
+                    winograd);
+  }
+  CHECK(ran > 200);
+}
+
+TEST_CASE("The dispatcher sends 3x3 stride-1 convs with enough channels to Winograd", "[kernel]") {
+  namespace k = lowbit::core::kernels;
+  const ConvGeometry resnet = geometry({2, 64, 14, 14, 64, 1}, {3, 3, 1, 1, 1, 1, 1, 1});
+  const bool cpu_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  CHECK((k::winograd_tile(resnet) != 0) == cpu_ok);
+  CHECK(k::winograd_tile(geometry({2, 1, 28, 28, 64, 1}, {3, 3, 1, 1, 1, 1, 1, 1})) == 0);  // stem
+  CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 2, 2, 1, 1, 1, 1})) == 0);
+  CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 1, 1, 2, 2, 2, 2})) == 0);
+  CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 2}, {3, 3, 1, 1, 1, 1, 1, 1})) == 0);
+  CHECK_THROWS_AS(k::conv2d_forward_winograd(resnet, nullptr, nullptr, nullptr, nullptr, 3),
+                  std::invalid_argument);
+  compare_kernels(resnet, true, 31, {k::conv2d_forward_fast, k::conv2d_backward_input_fast,
+                                     k::conv2d_backward_weight_fast, 3.0});
 }

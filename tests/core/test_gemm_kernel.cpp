@@ -57,6 +57,6 @@ TEST_CASE("kernel dispatch: one selector, reference path can be forced", "[kerne
   CHECK(kernels().conv2d_forward == &conv2d_forward_reference);
   set_kernel_path(KernelPath::optimized);
   CHECK(kernels().sgemm == &sgemm_blas);
-  CHECK(kernels().conv2d_forward == &conv2d_forward_im2col);
+  CHECK(kernels().conv2d_forward == &conv2d_forward_fast);
   set_kernel_path(before);
 }
