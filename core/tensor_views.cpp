@@ -173,7 +173,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype());
+  Tensor out = uninitialized(shape(), dtype());  // every element is copied below
   const std::size_t esize = dtype_size(dtype());
   const char* s = static_cast<const char*>(impl().storage->data()) + offset() * static_cast<std::int64_t>(esize);
   if (is_contiguous()) {

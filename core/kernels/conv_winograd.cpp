@@ -35,6 +35,7 @@
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -58,22 +59,20 @@ constexpr Mat<K, R> transposed(const Mat<R, K>& a) {
   return t;
 }
 
-// The transform matrices of F(m x m, 3 x 3): input B^T (a,a), weight G (a,3), output A^T (m,a),
-// and the transposes the gradients use.
-template <int m>
-struct Transforms;
-
-template <>
-struct Transforms<2> {  // interpolation points 0, 1, -1, infinity
-  static constexpr Mat<4, 4> BT{{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}}};
-  static constexpr Mat<4, 3> G{{{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}}};
-  static constexpr Mat<2, 4> AT{{{1, 1, 1, 0}, {0, 1, -1, -1}}};
+// The transform matrices of F(m x m, r x r), a = m + r - 1: input B^T (a,a), weight G (a,r),
+// output A^T (m,a), and the transposes the gradients use. F(4x4, 3x3) and F(2x2, 5x5) share
+// their interpolation points and so B^T (scripts/winograd_matrices.py derives them all).
+struct F2x3 {  // interpolation points 0, 1, -1, infinity
+  static constexpr int m = 2, r = 3, a = 4;
+  static constexpr Mat<4, 4> BT{{{-1, 0, 1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}}};
+  static constexpr Mat<4, 3> G{{{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}}};
+  static constexpr Mat<2, 4> AT{{{1, 1, 1, 0}, {0, 1, -1, 1}}};
   static constexpr Mat<4, 2> A = transposed<2, 4>(AT);
   static constexpr Mat<3, 4> GT = transposed<4, 3>(G);
 };
 
-template <>
-struct Transforms<4> {  // interpolation points 0, 1, -1, 2, -2, infinity
+struct F4x3 {  // interpolation points 0, 1, -1, 2, -2, infinity
+  static constexpr int m = 4, r = 3, a = 6;
   static constexpr Mat<6, 6> BT{{{4, 0, -5, 0, 1, 0},
                                  {0, -4, -4, 1, 1, 0},
                                  {0, 4, -4, -1, 1, 0},
@@ -92,6 +91,20 @@ struct Transforms<4> {  // interpolation points 0, 1, -1, 2, -2, infinity
                                  {0, 1, -1, 8, -8, 1}}};
   static constexpr Mat<6, 4> A = transposed<4, 6>(AT);
   static constexpr Mat<3, 6> GT = transposed<6, 3>(G);
+};
+
+struct F2x5 {  // interpolation points 0, 1, -1, 2, -2, infinity
+  static constexpr int m = 2, r = 5, a = 6;
+  static constexpr Mat<6, 6> BT = F4x3::BT;
+  static constexpr Mat<6, 5> G{{{1.0f / 4, 0, 0, 0, 0},
+                                {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
+                                {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
+                                {0, 0, 0, 0, 1}}};
+  static constexpr Mat<2, 6> AT{{{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}}};
+  static constexpr Mat<6, 2> A = transposed<2, 6>(AT);
+  static constexpr Mat<5, 6> GT = transposed<6, 5>(G);
 };
 
 // kLanes small matrices side by side: Lanes<R>[i][j][lane].
@@ -222,30 +235,31 @@ struct Shape {
   i64 N, C, H, W, O, OH, OW, ph, pw;
 };
 
-// U (a*a, rows, cols) = G w G^T for the 3x3 kernel of each (row, col) pair. The kernel of a pair
-// is w[row, col] (w: (rows, cols, 3, 3)), or, with `flip_transpose`, w[col, row] rotated by 180
-// degrees (w: (cols, rows, 3, 3)), which makes U the transform of the input-gradient conv.
-template <int m>
+// U (a*a, rows, cols) = G w G^T for the r x r kernel of each (row, col) pair. The kernel of a
+// pair is w[row, col] (w: (rows, cols, r, r)), or, with `flip_transpose`, w[col, row] rotated by
+// 180 degrees (w: (cols, rows, r, r)), which makes U the transform of the input-gradient conv.
+template <typename W>
 void transform_weights(const float* w, i64 rows, i64 cols, bool flip_transpose, float* U) {
-  constexpr int a = m + 2;
+  constexpr int r = W::r, a = W::a;
 #pragma omp parallel for schedule(static)
-  for (i64 r = 0; r < rows; ++r) {
+  for (i64 row = 0; row < rows; ++row) {
     for (i64 q0 = 0; q0 < cols; q0 += kLanes) {
       const int n = static_cast<int>(std::min<i64>(kLanes, cols - q0));
-      Lanes<3> g{};
+      Lanes<r> g{};
       Lanes<a> u;
       for (int l = 0; l < n; ++l) {
         const i64 q = q0 + l;
-        const float* k = flip_transpose ? w + (q * rows + r) * 9 : w + (r * cols + q) * 9;
-        for (int i = 0; i < 3; ++i) {
-          for (int j = 0; j < 3; ++j) g[i][j][l] = flip_transpose ? k[(2 - i) * 3 + 2 - j] : k[i * 3 + j];
+        const float* k = w + (flip_transpose ? q * rows + row : row * cols + q) * r * r;
+        for (int i = 0; i < r; ++i) {
+          for (int j = 0; j < r; ++j) {
+            g[i][j][l] = flip_transpose ? k[(r - 1 - i) * r + r - 1 - j] : k[i * r + j];
+          }
         }
       }
-      sandwich<a, 3, Transforms<m>::G>(g, u);
+      sandwich<a, r, W::G>(g, u);
       for (int i = 0; i < a; ++i) {
         for (int j = 0; j < a; ++j) {
-          float* dst = U + ((i * a + j) * rows + r) * cols + q0;
-          for (int l = 0; l < n; ++l) dst[l] = u[i][j][l];
+          store_lanes(U + ((i * a + j) * rows + row) * cols + q0, u[i][j], n);
         }
       }
     }
@@ -253,11 +267,11 @@ void transform_weights(const float* w, i64 rows, i64 cols, bool flip_transpose, 
 }
 
 // V (a*a, C, T) = B^T d B for every tile of every (sample, channel) plane of x.
-template <int m>
+template <typename W>
 void transform_input(const Shape& s, const float* x, float* V) {
-  constexpr int a = m + 2;
-  const i64 SW = (s.OW + m - 1) / m * m + 2;  // staging plane: padded input, zero beyond it
-  const i64 SH = (s.OH + m - 1) / m * m + 2;
+  constexpr int m = W::m, r = W::r, a = W::a;
+  const i64 SW = (s.OW + m - 1) / m * m + r - 1;  // staging plane: padded input, zero beyond
+  const i64 SH = (s.OH + m - 1) / m * m + r - 1;
   const Tiling tiles(s.OH, s.OW, m, SW);
   const i64 T = s.N * tiles.T1;
 #pragma omp parallel
@@ -275,7 +289,7 @@ void transform_input(const Shape& s, const float* x, float* V) {
       for (i64 t0 = 0; t0 < tiles.T1; t0 += kLanes) {
         Lanes<a> d, v;
         gather_patches<a>(stage.data(), tiles.origin.data() + t0, SW, d);
-        sandwich<a, a, Transforms<m>::BT>(d, v);
+        sandwich<a, a, W::BT>(d, v);
         const int n_valid = static_cast<int>(std::min<i64>(kLanes, tiles.T1 - t0));
         for (int i = 0; i < a; ++i) {
           for (int j = 0; j < a; ++j) {
@@ -288,9 +302,9 @@ void transform_input(const Shape& s, const float* x, float* V) {
 }
 
 // y (N, O, OH, OW) = A^T M A (+ bias) for every tile, cut to the plane.
-template <int m>
+template <typename W>
 void transform_output(const Shape& s, const float* M, const float* bias, float* y) {
-  constexpr int a = m + 2;
+  constexpr int m = W::m, a = W::a;
   const Tiling tiles(s.OH, s.OW, m, s.OW);  // origin indexes y's plane directly
   const i64 T = s.N * tiles.T1;
 #pragma omp parallel for schedule(static)
@@ -307,7 +321,7 @@ void transform_output(const Shape& s, const float* M, const float* bias, float* 
           load_lanes(mt[i][j], M + ((i * a + j) * s.O + o) * T + n * tiles.T1 + t0, n_valid);
         }
       }
-      sandwich<m, a, Transforms<m>::AT>(mt, out);
+      sandwich<m, a, W::AT>(mt, out);
       for (int l = 0; l < n_valid; ++l) {
         const i64 t = t0 + l;
         const i64 r0 = t / tiles.TW * m, c0 = t % tiles.TW * m;
@@ -323,9 +337,9 @@ void transform_output(const Shape& s, const float* M, const float* bias, float* 
 
 // dM (a*a, O, T) = A dY A^T for every tile of every (sample, channel) plane of dy, dY being zero
 // beyond the plane.
-template <int m>
+template <typename W>
 void transform_output_grad(const Shape& s, const float* dy, float* dM) {
-  constexpr int a = m + 2;
+  constexpr int m = W::m, a = W::a;
   const i64 SW = (s.OW + m - 1) / m * m;
   const i64 SH = (s.OH + m - 1) / m * m;
   const Tiling tiles(s.OH, s.OW, m, SW);
@@ -344,7 +358,7 @@ void transform_output_grad(const Shape& s, const float* dy, float* dM) {
         Lanes<m> d;
         Lanes<a> g;
         gather_patches<m>(stage.data(), tiles.origin.data() + t0, SW, d);
-        sandwich<a, m, Transforms<m>::A>(d, g);
+        sandwich<a, m, W::A>(d, g);
         const int n_valid = static_cast<int>(std::min<i64>(kLanes, tiles.T1 - t0));
         for (int i = 0; i < a; ++i) {
           for (int j = 0; j < a; ++j) {
@@ -357,25 +371,25 @@ void transform_output_grad(const Shape& s, const float* dy, float* dM) {
 }
 
 // dw (O, C, 3, 3) = G^T dU G for every (o, c) pair; dU: (a*a, O, C).
-template <int m>
+template <typename W>
 void transform_weight_grad(const float* dU, i64 O, i64 C, float* dw) {
-  constexpr int a = m + 2;
+  constexpr int r = W::r, a = W::a;
 #pragma omp parallel for schedule(static)
   for (i64 o = 0; o < O; ++o) {
     for (i64 c0 = 0; c0 < C; c0 += kLanes) {
       const int n = static_cast<int>(std::min<i64>(kLanes, C - c0));
       Lanes<a> u;
-      Lanes<3> g;
+      Lanes<r> g;
       for (int i = 0; i < a; ++i) {
         for (int j = 0; j < a; ++j) {
           load_lanes(u[i][j], dU + ((i * a + j) * O + o) * C + c0, n);
         }
       }
-      sandwich<3, a, Transforms<m>::GT>(u, g);
+      sandwich<r, a, W::GT>(u, g);
       for (int l = 0; l < n; ++l) {
-        float* k = dw + (o * C + c0 + l) * 9;
-        for (int i = 0; i < 3; ++i) {
-          for (int j = 0; j < 3; ++j) k[i * 3 + j] = g[i][j][l];
+        float* k = dw + (o * C + c0 + l) * r * r;
+        for (int i = 0; i < r; ++i) {
+          for (int j = 0; j < r; ++j) k[i * r + j] = g[i][j][l];
         }
       }
     }
@@ -413,80 +427,87 @@ Shape slice(Shape s, i64 count) {
 }
 
 // y = conv(x, w) + bias with the weights already transformed: U (a*a, O, C).
-template <int m>
+template <typename W>
 void forward(const Shape& s, const float* x, const float* U, const float* bias, float* y,
              float* scratch) {
-  constexpr int a = m + 2;
+  constexpr int m = W::m, a = W::a;
   const Chunks chunks(s, m);
   float* V = scratch;                         // V: (a*a, C, S*T1)
   float* M = V + a * a * s.C * chunks.S * chunks.T1;  // M: (a*a, O, S*T1)
   chunks.each(s.N, [&](i64 n0, i64 count) {
     const Shape part = slice(s, count);
     const i64 T = count * chunks.T1;
-    transform_input<m>(part, x + n0 * s.C * s.H * s.W, V);
+    transform_input<W>(part, x + n0 * s.C * s.H * s.W, V);
     for_each_gemm(a * a, [&](int xi) {
       sgemm_blas(false, false, s.O, T, s.C, 1.0f, U + xi * s.O * s.C, s.C, V + xi * s.C * T, T,
                  0.0f, M + xi * s.O * T, T);
     });
-    transform_output<m>(part, M, bias, y + n0 * s.O * s.OH * s.OW);
+    transform_output<W>(part, M, bias, y + n0 * s.O * s.OH * s.OW);
   });
 }
 
 // Floats forward() and backward_weight_pass() need besides U: V and M of one chunk.
-i64 chunk_floats(const Shape& s, int m) {
+i64 chunk_floats(const Shape& s, int m, int a) {
   const Chunks chunks(s, m);
-  return (m + 2) * (m + 2) * (s.C + s.O) * chunks.S * chunks.T1;
+  return a * a * (s.C + s.O) * chunks.S * chunks.T1;
 }
 
-template <int m>
+template <typename W>
 void forward_pass(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y) {
-  constexpr int a = m + 2;
+  constexpr int m = W::m, a = W::a;
   const Shape s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
-  float* U = workspace(a * a * g.O * g.C + chunk_floats(s, m));
-  transform_weights<m>(w, g.O, g.C, false, U);
-  forward<m>(s, x, U, bias, y, U + a * a * g.O * g.C);
+  float* U = workspace(a * a * g.O * g.C + chunk_floats(s, m, a));
+  transform_weights<W>(w, g.O, g.C, false, U);
+  forward<W>(s, x, U, bias, y, U + a * a * g.O * g.C);
 }
 
-// dx = conv(dy, flipped w^T) with padding 2 - pad: a forward pass from (N, O, OH, OW) to
+// dx = conv(dy, flipped w^T) with padding r - 1 - pad: a forward pass from (N, O, OH, OW) to
 // (N, C, H, W).
-template <int m>
+template <typename W>
 void backward_input_pass(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
-  constexpr int a = m + 2;
-  const Shape s{g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w};
-  float* U = workspace(a * a * g.C * g.O + chunk_floats(s, m));
-  transform_weights<m>(w, g.C, g.O, true, U);
-  forward<m>(s, dy, U, nullptr, dx, U + a * a * g.C * g.O);
+  constexpr int m = W::m, r = W::r, a = W::a;
+  const Shape s{g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, r - 1 - g.pad_h, r - 1 - g.pad_w};
+  float* U = workspace(a * a * g.C * g.O + chunk_floats(s, m, a));
+  transform_weights<W>(w, g.C, g.O, true, U);
+  forward<W>(s, dy, U, nullptr, dx, U + a * a * g.C * g.O);
 }
 
 // dw = G^T dU G with dU[xi] = sum over chunks of dM[xi] V[xi]^T; each xi's sum is kept by the
 // same thread in chunk order.
-template <int m>
+template <typename W>
 void backward_weight_pass(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
-  constexpr int a = m + 2;
+  constexpr int m = W::m, a = W::a;
   const Shape s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
   const Chunks chunks(s, m);
-  float* dU = workspace(a * a * s.O * s.C + chunk_floats(s, m));  // dU: (a*a, O, C)
+  float* dU = workspace(a * a * s.O * s.C + chunk_floats(s, m, a));  // dU: (a*a, O, C)
   float* V = dU + a * a * s.O * s.C;                              // V: (a*a, C, S*T1)
   float* dM = V + a * a * s.C * chunks.S * chunks.T1;             // dM: (a*a, O, S*T1)
   chunks.each(s.N, [&](i64 n0, i64 count) {
     const Shape part = slice(s, count);
     const i64 T = count * chunks.T1;
-    transform_input<m>(part, x + n0 * s.C * s.H * s.W, V);
-    transform_output_grad<m>(part, dy + n0 * s.O * s.OH * s.OW, dM);
+    transform_input<W>(part, x + n0 * s.C * s.H * s.W, V);
+    transform_output_grad<W>(part, dy + n0 * s.O * s.OH * s.OW, dM);
     const float beta = n0 == 0 ? 0.0f : 1.0f;
     for_each_gemm(a * a, [&](int xi) {
       sgemm_blas(false, true, s.O, s.C, T, 1.0f, dM + xi * s.O * T, T, V + xi * s.C * T, T, beta,
                  dU + xi * s.O * s.C, s.C);
     });
   });
-  transform_weight_grad<m>(dU, s.O, s.C, dw);
+  transform_weight_grad<W>(dU, s.O, s.C, dw);
 }
 
-void check_supported(const ConvGeometry& g, int tile) {
-  if (!winograd_supports(g) || (tile != 2 && tile != 4)) {
-    throw std::invalid_argument("conv2d winograd: unsupported geometry or tile size");
+// Calls f(W{}) with the transforms for g's kernel size and `tile`; throws when there are none.
+template <typename F>
+void with_transforms(const ConvGeometry& g, int tile, F&& f) {
+  if (winograd_supports(g)) {
+    if (g.KH == 3 && tile == 2) return f(F2x3{});
+    if (g.KH == 3 && tile == 4) return f(F4x3{});
+    if (g.KH == 5 && tile == 2) return f(F2x5{});
   }
+  throw std::invalid_argument("conv2d winograd: no F(" + std::to_string(tile) + "x" +
+                              std::to_string(tile) + ", " + std::to_string(g.KH) + "x" +
+                              std::to_string(g.KW) + ") kernel for this geometry");
 }
 
 // The CPU runs this file's code, and LOWBIT_CONV=im2col (for A/B timing) does not turn it off.
@@ -502,14 +523,16 @@ constexpr i64 kMinChannels = 16;
 }  // namespace
 
 bool winograd_supports(const ConvGeometry& g) {
-  return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-         g.dilation_w == 1 && g.groups == 1 && g.pad_h >= 0 && g.pad_h <= 2 && g.pad_w >= 0 &&
-         g.pad_w <= 2 && g.OH >= 1 && g.OW >= 1;
+  const bool window = (g.KH == 3 || g.KH == 5) && g.KW == g.KH;
+  return window && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.groups == 1 && g.pad_h >= 0 && g.pad_h < g.KH && g.pad_w >= 0 &&
+         g.pad_w < g.KW && g.OH >= 1 && g.OW >= 1;
 }
 
 int winograd_tile(const ConvGeometry& g) {
   static const bool enabled = winograd_enabled();
   if (!enabled || !winograd_supports(g) || g.C < kMinChannels || g.O < kMinChannels) return 0;
+  if (g.KH == 5) return 2;
   // One F(4x4) tile would cover a whole 4x4 plane: F(2x2) then has four tiles per plane for
   // the GEMMs and a transformed weight half the size, and measured faster.
   return g.OH * g.OW <= 16 ? 2 : 4;
@@ -517,20 +540,17 @@ int winograd_tile(const ConvGeometry& g) {
 
 void conv2d_forward_winograd(const ConvGeometry& g, const float* x, const float* w,
                              const float* bias, float* y, int tile) {
-  check_supported(g, tile);
-  tile == 2 ? forward_pass<2>(g, x, w, bias, y) : forward_pass<4>(g, x, w, bias, y);
+  with_transforms(g, tile, [&](auto t) { forward_pass<decltype(t)>(g, x, w, bias, y); });
 }
 
 void conv2d_backward_input_winograd(const ConvGeometry& g, const float* dy, const float* w,
                                     float* dx, int tile) {
-  check_supported(g, tile);
-  tile == 2 ? backward_input_pass<2>(g, dy, w, dx) : backward_input_pass<4>(g, dy, w, dx);
+  with_transforms(g, tile, [&](auto t) { backward_input_pass<decltype(t)>(g, dy, w, dx); });
 }
 
 void conv2d_backward_weight_winograd(const ConvGeometry& g, const float* x, const float* dy,
                                      float* dw, float* dbias, int tile) {
-  check_supported(g, tile);
-  tile == 2 ? backward_weight_pass<2>(g, x, dy, dw) : backward_weight_pass<4>(g, x, dy, dw);
+  with_transforms(g, tile, [&](auto t) { backward_weight_pass<decltype(t)>(g, x, dy, dw); });
   if (dbias != nullptr) conv2d_bias_grad(g, dy, dbias);
 }
 

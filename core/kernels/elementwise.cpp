@@ -2,11 +2,34 @@
 
 #include "core/error.hpp"
 
+#include <algorithm>
+
 namespace lowbit::core::kernels {
 namespace {
 
+// dst (rows, cols) row-major = src read with strides (1, ld): the transpose of a row-major
+// matrix, as linear's weight gradient arrives. Blocks of kBlock x kBlock keep both sides in cache;
+// the plain walk would read one element per cache line.
+template <typename T>
+void copy_transposed(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t ld, T* dst) {
+  constexpr std::int64_t kBlock = 32;
+  for (std::int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+    const std::int64_t c1 = std::min(cols, c0 + kBlock);
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+      const std::int64_t r1 = std::min(rows, r0 + kBlock);
+      for (std::int64_t c = c0; c < c1; ++c) {
+        for (std::int64_t r = r0; r < r1; ++r) dst[r * cols + c] = src[c * ld + r];
+      }
+    }
+  }
+}
+
 template <typename T>
 void copy_strided_typed(const Shape& shape, const T* src, const std::int64_t* src_strides, T* dst) {
+  if (shape.ndim() == 2 && src_strides[0] == 1 && src_strides[1] >= shape[0] && shape[0] > 1) {
+    copy_transposed(shape[0], shape[1], src, src_strides[1], dst);
+    return;
+  }
   for_each_row<1>(shape, {src_strides},
                   [&](std::int64_t out, const std::array<std::int64_t, 1>& off, std::int64_t n,
                       const std::array<std::int64_t, 1>& st) {

@@ -7,7 +7,9 @@
 //   dbeta = sum dy, dgamma = sum dy * xhat (both modes);
 //   training: dx = gamma*invstd/M * (M*dy - sum dy - xhat * sum dy*xhat);
 //   given stats: dx = dy * gamma * invstd.
-// gamma/beta nullptr mean 1 and 0. Channel sums are accumulated in double.
+// gamma/beta nullptr mean 1 and 0. Channel sums are accumulated in double: the reference twins
+// element by element, the fast twins row by row (each row of S elements summed in float, in SIMD
+// lanes, and the rows in double).
 //
 // The fast twins run OpenMP over channels and walk each channel's N rows of S contiguous floats;
 // the reference twins index every element directly.
@@ -40,16 +42,23 @@ void batch_norm_forward_fast(std::int64_t N, std::int64_t C, std::int64_t S, con
       double s = 0.0;
       for (std::int64_t n = 0; n < N; ++n) {
         const float* xr = x + (n * C + c) * S;  // xr: (S)
-        for (std::int64_t i = 0; i < S; ++i) s += xr[i];
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (std::int64_t i = 0; i < S; ++i) part += xr[i];
+        s += part;
       }
       const double mu = s / static_cast<double>(M);
+      const auto muf = static_cast<float>(mu);
       double ss = 0.0;
       for (std::int64_t n = 0; n < N; ++n) {
         const float* xr = x + (n * C + c) * S;
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
         for (std::int64_t i = 0; i < S; ++i) {
-          const double d = xr[i] - mu;
-          ss += d * d;
+          const float d = xr[i] - muf;
+          part += d * d;
         }
+        ss += part;
       }
       mean[c] = static_cast<float>(mu);
       invstd[c] = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(M) + eps));
@@ -111,10 +120,11 @@ void batch_norm_backward_fast(std::int64_t N, std::int64_t C, std::int64_t S, co
     for (std::int64_t n = 0; n < N; ++n) {
       const float* xr = x + (n * C + c) * S;  // xr, dyr: (S)
       const float* dyr = dy + (n * C + c) * S;
-      double a = 0.0, b = 0.0;
+      float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
       for (std::int64_t i = 0; i < S; ++i) {
         a += dyr[i];
-        b += static_cast<double>(dyr[i]) * (xr[i] - mu);
+        b += dyr[i] * (xr[i] - mu);
       }
       sum_dy += a;
       sum_dy_xhat += b;

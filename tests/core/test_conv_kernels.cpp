@@ -98,9 +98,10 @@ ConvKernels im2col_kernels() {
           k::conv2d_backward_weight_im2col};
 }
 
-// F(2x2, 3x3) rounds about as much as a direct sum; F(4x4, 3x3)'s transforms (entries up to 8,
-// and 1/24) amplify rounding: its worst case in this file reaches ~0.9 of the im2col bound.
-ConvKernels winograd_kernels(int tile) {
+// F(2x2, 3x3) rounds about as much as a direct sum; F(4x4, 3x3)'s and F(2x2, 5x5)'s transforms
+// (points +-2: entries up to 8, and 1/24) amplify rounding, to ~1.1 times the im2col bound in
+// this file's worst cases.
+ConvKernels winograd_kernels(int tile, int kernel = 3) {
   namespace k = lowbit::core::kernels;
   return {[tile](const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
             k::conv2d_forward_winograd(g, x, w, b, y, tile);
@@ -111,7 +112,7 @@ ConvKernels winograd_kernels(int tile) {
           [tile](const ConvGeometry& g, const float* x, const float* dy, float* dw, float* db) {
             k::conv2d_backward_weight_winograd(g, x, dy, dw, db, tile);
           },
-          tile == 2 ? 1.0 : 3.0};
+          tile == 2 && kernel == 3 ? 1.0 : 3.0};
 }
 
 void compare_kernels(const ConvGeometry& g, bool with_bias, std::uint64_t seed,
@@ -234,6 +235,32 @@ TEST_CASE("Winograd conv2d kernels match the reference, one awkward dimension at
   CHECK(ran > 200);
 }
 
+TEST_CASE("Winograd F(2x2, 5x5) conv2d kernels match the reference", "[kernel]") {
+  std::uint64_t seed = 7000;
+  const ConvKernels winograd = winograd_kernels(2, 5);
+  for (const i64 pad : {0, 2, 4}) {
+    const Window win{5, 5, 1, 1, pad, pad, 1, 1};
+    for (const i64 s : lowbit::test::kAwkwardSizes) {
+      for (const Dims& d : {Dims{s, 3, 7, 6, 2, 1}, Dims{2, s, 6, 7, 3, 1}, Dims{2, 3, 7, 6, s, 1}}) {
+        const ConvGeometry g = geometry(d, win);
+        if (g.OH <= 0 || g.OW <= 0) continue;
+        compare_kernels(g, (seed & 4) == 0, seed, winograd);
+        seed += 4;
+      }
+    }
+    for (const i64 h : {1, 4, 5, 9, 14}) {
+      for (const i64 w : {2, 5, 13}) {
+        const ConvGeometry g = geometry({2, 4, h, w, 5, 1}, win);
+        if (g.OH <= 0 || g.OW <= 0) continue;
+        compare_kernels(g, (seed & 4) == 0, seed, winograd);
+        seed += 4;
+      }
+    }
+  }
+  // LeNet's second conv.
+  compare_kernels(geometry({3, 32, 14, 14, 64, 1}, {5, 5, 1, 1, 2, 2, 1, 1}), true, seed, winograd);
+}
+
 TEST_CASE("The dispatcher sends 3x3 stride-1 convs with enough channels to Winograd", "[kernel]") {
   namespace k = lowbit::core::kernels;
   const ConvGeometry resnet = geometry({2, 64, 14, 14, 64, 1}, {3, 3, 1, 1, 1, 1, 1, 1});
@@ -243,7 +270,13 @@ TEST_CASE("The dispatcher sends 3x3 stride-1 convs with enough channels to Winog
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 2, 2, 1, 1, 1, 1})) == 0);
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 1, 1, 2, 2, 2, 2})) == 0);
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 2}, {3, 3, 1, 1, 1, 1, 1, 1})) == 0);
+  CHECK((k::winograd_tile(geometry({2, 32, 14, 14, 64, 1}, {5, 5, 1, 1, 2, 2, 1, 1})) == 2) ==
+        cpu_ok);
+  CHECK(k::winograd_tile(geometry({2, 32, 14, 14, 64, 1}, {5, 3, 1, 1, 2, 1, 1, 1})) == 0);
   CHECK_THROWS_AS(k::conv2d_forward_winograd(resnet, nullptr, nullptr, nullptr, nullptr, 3),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(k::conv2d_forward_winograd(geometry({2, 8, 9, 9, 8, 1}, {5, 5, 1, 1, 2, 2, 1, 1}),
+                                             nullptr, nullptr, nullptr, nullptr, 4),
                   std::invalid_argument);
   compare_kernels(resnet, true, 31, {k::conv2d_forward_fast, k::conv2d_backward_input_fast,
                                      k::conv2d_backward_weight_fast, 3.0});

@@ -140,6 +140,29 @@ TEST_CASE("max_pool2d: first maximum wins and padding never wins", "[kernel]") {
   }
 }
 
+TEST_CASE("max_pool2d 2x2/2: ties and NaNs pick the same element as the reference", "[kernel]") {
+  // Values from {-1, 0, 1} make ties in most windows; NaNs go in at different window positions.
+  for (const std::int64_t h : {2, 5, 8}) {
+    for (const std::int64_t w : {2, 7, 33}) {
+      PoolGeometry g{2, 3, h, w, h / 2, w / 2, 2, 2, 2, 2, 0, 0};
+      INFO(describe(g));
+      const std::int64_t nx = g.N * g.C * g.H * g.W, ny = g.N * g.C * g.OH * g.OW;
+      std::vector<float> x(static_cast<std::size_t>(nx));
+      for (std::int64_t i = 0; i < nx; ++i) {
+        x[i] = i % 11 == 5 ? std::nanf("") : static_cast<float>((i * 7 + i / 3) % 3) - 1.0f;
+      }
+      std::vector<float> y_f(ny), y_r(ny);
+      std::vector<std::int32_t> a_f(ny), a_r(ny);
+      k::max_pool2d_forward_fast(g, x.data(), y_f.data(), a_f.data());
+      k::max_pool2d_forward_reference(g, x.data(), y_r.data(), a_r.data());
+      CHECK(a_f == a_r);
+      for (std::int64_t i = 0; i < ny; ++i) {
+        CHECK((y_f[i] == y_r[i] || (std::isnan(y_f[i]) && std::isnan(y_r[i]))));
+      }
+    }
+  }
+}
+
 TEST_CASE("avg_pool2d counts padding in the divisor", "[kernel]") {
   for (const k::KernelPath path : {k::KernelPath::optimized, k::KernelPath::reference}) {
     const k::KernelTable& t = k::kernel_table(path);

@@ -78,6 +78,31 @@ TEST_CASE("views share storage; contiguous() packs", "[tensor]") {
   CHECK(t.flatten().shape() == Shape{6});
 }
 
+TEST_CASE("contiguous() and clone() of transposed matrices on awkward sizes", "[tensor]") {
+  // The blocked transpose path of copy_strided, against element-by-element reads of the view;
+  // a column slice leaves a row stride larger than the row length.
+  for (const std::int64_t rows : lowbit::test::kAwkwardSizes) {
+    for (const std::int64_t cols : {std::int64_t{1}, std::int64_t{2}, std::int64_t{33}, rows + 3}) {
+      std::vector<float> values(static_cast<std::size_t>(rows * (cols + 1)));
+      for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+      const Tensor base = Tensor::from_vector<float>(values, Shape{rows, cols + 1});
+      const Tensor view = base.slice(1, 1, cols + 1).transpose(0, 1);  // (cols, rows)
+      for (const Tensor& packed : {view.contiguous(), view.clone()}) {
+        REQUIRE(packed.is_contiguous());
+        const auto got = packed.to_vector<float>();
+        bool same = true;
+        for (std::int64_t c = 0; c < cols; ++c) {
+          for (std::int64_t r = 0; r < rows; ++r) {
+            same = same && got[static_cast<std::size_t>(c * rows + r)] ==
+                               values[static_cast<std::size_t>(r * (cols + 1) + c + 1)];
+          }
+        }
+        CHECK(same);
+      }
+    }
+  }
+}
+
 TEST_CASE("views write through to their base; copy_ and fill_ respect strides", "[tensor]") {
   Tensor t = Tensor::zeros(Shape{3, 4});
   t.slice(1, 1, 3).fill_(2.0);
