@@ -42,13 +42,16 @@ Tensor QuantConv2d::forward(const Tensor& x) {
   last_output_pixels_ = options_.output_size(x.size(2)) * options_.output_size(x.size(3));
   const FactoredWeight w = quantizers_.weight->factored(weight_);
   const Tensor xq = quantizers_.input->forward(x);
+  // Evaluation sums exactly, as the integer engine does; training may take Winograd.
+  core::Conv2dParams params = options_.params();
+  params.exact = !is_training();
   Tensor y;
   if (w.out_scale.defined()) {  // (dot) * scale + bias, as the engine computes it
-    y = core::conv2d(xq, w.values, Tensor(), options_.params()) *
+    y = core::conv2d(xq, w.values, Tensor(), params) *
         w.out_scale.reshape({1, options_.out_channels, 1, 1});
     if (bias_.defined()) y = y + bias_.reshape({1, options_.out_channels, 1, 1});
   } else {
-    y = core::conv2d(xq, w.values, bias_, options_.params());
+    y = core::conv2d(xq, w.values, bias_, params);
   }
   return quantizers_.gradient ? quantizers_.gradient->forward(y) : y;
 }

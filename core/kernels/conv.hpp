@@ -12,6 +12,7 @@ struct ConvGeometry {
   std::int64_t O, KH, KW;      // weight w: (O, C/groups, KH, KW)
   std::int64_t OH, OW;         // output y: (N,O,OH,OW)
   std::int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
+  bool exact = false;  // no Winograd (see Conv2dParams::exact)
 };
 
 // y = conv(x, w) + bias; bias: (O) or nullptr. y is overwritten.

@@ -531,7 +531,9 @@ bool winograd_supports(const ConvGeometry& g) {
 
 int winograd_tile(const ConvGeometry& g) {
   static const bool enabled = winograd_enabled();
-  if (!enabled || !winograd_supports(g) || g.C < kMinChannels || g.O < kMinChannels) return 0;
+  if (!enabled || g.exact || !winograd_supports(g) || g.C < kMinChannels || g.O < kMinChannels) {
+    return 0;
+  }
   if (g.KH == 5) return 2;
   // One F(4x4) tile would cover a whole 4x4 plane: F(2x2) then has four tiles per plane for
   // the GEMMs and a transformed weight half the size, and measured faster.

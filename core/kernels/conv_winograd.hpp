@@ -8,8 +8,8 @@
 namespace lowbit::core::kernels {
 
 // The tile size the dispatcher should use for g (2 or 4), or 0 when Winograd does not apply or
-// does not pay: another window, too few channels, or a CPU without AVX2 and FMA (this file is
-// compiled for them).
+// does not pay or is not wanted: another window, too few channels, g.exact, or a CPU without
+// AVX2 and FMA (the kernels are compiled for them).
 int winograd_tile(const ConvGeometry& g);
 
 // Whether the kernels below accept g at all: 3x3, stride 1, dilation 1, groups 1, padding <= 2.

@@ -60,7 +60,8 @@ kernels::ConvGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, con
         "(weight {}). HINT: increase padding or reduce the kernel or dilation",
         KH, KW, p.dilation_h, p.dilation_w, x.shape(), p.pad_h, p.pad_w, weight.shape());
   return {N,          C,          H,        W,        O,           KH,          KW,      OH, OW,
-          p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+          p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups,
+          p.exact};
 }
 
 // dbias[o] = sum_{n,oh,ow} dy[n,o,oh,ow], for when dw is not wanted; dy: (N,O,OH,OW) contiguous.

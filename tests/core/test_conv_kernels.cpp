@@ -267,6 +267,9 @@ TEST_CASE("The dispatcher sends 3x3 stride-1 convs with enough channels to Winog
   const bool cpu_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   CHECK((k::winograd_tile(resnet) != 0) == cpu_ok);
   CHECK(k::winograd_tile(geometry({2, 1, 28, 28, 64, 1}, {3, 3, 1, 1, 1, 1, 1, 1})) == 0);  // stem
+  ConvGeometry exact = resnet;
+  exact.exact = true;
+  CHECK(k::winograd_tile(exact) == 0);
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 2, 2, 1, 1, 1, 1})) == 0);
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 1}, {3, 3, 1, 1, 2, 2, 2, 2})) == 0);
   CHECK(k::winograd_tile(geometry({2, 64, 14, 14, 64, 2}, {3, 3, 1, 1, 1, 1, 1, 1})) == 0);

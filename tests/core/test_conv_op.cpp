@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,11 @@ const std::vector<GradCase> kGradCases{
     {"1x1 (no im2col)", {2, 4, 4, 3}, {3, 4, 1, 1}, true, params(1, 1, 0, 0, 1, 1, 1)},
     {"1x1 stride 2, groups 2", {3, 4, 5, 5}, {4, 2, 1, 1}, true, params(2, 2, 0, 0, 1, 1, 2)},
     {"no bias", {2, 3, 5, 4}, {2, 3, 3, 3}, false, params(1, 1, 1, 1, 1, 1, 1)},
+    // Enough channels for the optimized path to take Winograd: F(4x4, 3x3), F(2x2, 3x3) (a plane
+    // of <= 16 outputs) and F(2x2, 5x5).
+    {"Winograd 3x3, 6x7 plane", {2, 16, 6, 7}, {16, 16, 3, 3}, true, params(1, 1, 1, 1, 1, 1, 1)},
+    {"Winograd 3x3, 4x4 plane", {2, 16, 4, 4}, {17, 16, 3, 3}, false, params(1, 1, 1, 1, 1, 1, 1)},
+    {"Winograd 5x5 pad 2", {1, 16, 5, 6}, {16, 16, 5, 5}, true, params(1, 1, 2, 2, 1, 1, 1)},
 };
 
 void run_gradchecks(KernelPath path) {
@@ -71,11 +78,16 @@ void run_gradchecks(KernelPath path) {
     if (c.bias) inputs.push_back(uniform(Shape{c.w[0]}, -1, 1, seed + 2));
     seed += 3;
     const Conv2dParams p = c.p;
+    // conv2d is linear in each input, so a central difference has no truncation error at any
+    // step; a large step keeps Winograd's float rounding (about 10x a direct sum's) from
+    // swamping the difference quotient.
+    lowbit::test::GradcheckOptions options;
+    options.step = 0.25;
     const auto result = gradcheck(
         [p](const std::vector<Tensor>& in) {
           return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), p);
         },
-        inputs);
+        inputs, options);
     INFO(result.message);
     REQUIRE(result);
   }
@@ -103,6 +115,26 @@ TEST_CASE("conv2d gradients match central differences (optimized kernels)", "[gr
 
 TEST_CASE("conv2d gradients match central differences (reference kernels)", "[gradcheck]") {
   run_gradchecks(KernelPath::reference);
+}
+
+TEST_CASE("conv2d with p.exact sums integer inputs exactly; Winograd only approximately",
+          "[conv]") {
+  // +-1 inputs and weights, as a binary layer in evaluation sees them: every output is an
+  // integer, which the direct sum reproduces exactly and Winograd's fractional transforms do not
+  // promise. The quantized layers set p.exact in evaluation to match the integer engine.
+  const Tensor x = lowbit::core::sign(uniform({2, 64, 9, 9}, -1, 1, 3));
+  const Tensor w = lowbit::core::sign(uniform({64, 64, 3, 3}, -1, 1, 4));
+  Conv2dParams p = params(1, 1, 1, 1, 1, 1, 1);
+  p.exact = true;
+  const auto exact = conv2d(x, w, Tensor(), p).to_vector<float>();
+  CHECK(std::all_of(exact.begin(), exact.end(), [](float v) { return v == std::round(v); }));
+  p.exact = false;
+  const auto fast = conv2d(x, w, Tensor(), p).to_vector<float>();
+  double worst = 0.0;
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    worst = std::max(worst, std::abs(double(fast[i]) - exact[i]));
+  }
+  CHECK(worst < 1e-3);
 }
 
 TEST_CASE("conv2d gradients through non-contiguous inputs", "[gradcheck]") {
