@@ -266,6 +266,23 @@ void transform_weights(const float* w, i64 rows, i64 cols, bool flip_transpose, 
   }
 }
 
+// For every tile of one staged plane (row stride `stride`): out = L d L^T of its K x K patch d,
+// out[xi] stored at dst[xi * xi_stride + tile], kLanes tiles at a time.
+template <int a, int K, const Mat<a, K>& L>
+void transform_plane(const float* stage, i64 stride, const Tiling& tiles, float* dst,
+                     i64 xi_stride) {
+  for (i64 t0 = 0; t0 < tiles.T1; t0 += kLanes) {
+    Lanes<K> d;
+    Lanes<a> out;
+    gather_patches<K>(stage, tiles.origin.data() + t0, stride, d);
+    sandwich<a, K, L>(d, out);
+    const int n_valid = static_cast<int>(std::min<i64>(kLanes, tiles.T1 - t0));
+    for (int i = 0; i < a; ++i) {
+      for (int j = 0; j < a; ++j) store_lanes(dst + (i * a + j) * xi_stride + t0, out[i][j], n_valid);
+    }
+  }
+}
+
 // V (a*a, C, T) = B^T d B for every tile of every (sample, channel) plane of x.
 template <typename W>
 void transform_input(const Shape& s, const float* x, float* V) {
@@ -286,17 +303,7 @@ void transform_input(const Shape& s, const float* x, float* V) {
         const i64 width = std::min(s.W, SW - s.pw);
         std::copy(plane + h * s.W, plane + h * s.W + width, stage.data() + (h + s.ph) * SW + s.pw);
       }
-      for (i64 t0 = 0; t0 < tiles.T1; t0 += kLanes) {
-        Lanes<a> d, v;
-        gather_patches<a>(stage.data(), tiles.origin.data() + t0, SW, d);
-        sandwich<a, a, W::BT>(d, v);
-        const int n_valid = static_cast<int>(std::min<i64>(kLanes, tiles.T1 - t0));
-        for (int i = 0; i < a; ++i) {
-          for (int j = 0; j < a; ++j) {
-            store_lanes(V + ((i * a + j) * s.C + c) * T + n * tiles.T1 + t0, v[i][j], n_valid);
-          }
-        }
-      }
+      transform_plane<a, a, W::BT>(stage.data(), SW, tiles, V + c * T + n * tiles.T1, s.C * T);
     }
   }
 }
@@ -354,23 +361,12 @@ void transform_output_grad(const Shape& s, const float* dy, float* dM) {
       for (i64 h = 0; h < s.OH; ++h) {  // the zero margin is never written
         std::copy(plane + h * s.OW, plane + (h + 1) * s.OW, stage.data() + h * SW);
       }
-      for (i64 t0 = 0; t0 < tiles.T1; t0 += kLanes) {
-        Lanes<m> d;
-        Lanes<a> g;
-        gather_patches<m>(stage.data(), tiles.origin.data() + t0, SW, d);
-        sandwich<a, m, W::A>(d, g);
-        const int n_valid = static_cast<int>(std::min<i64>(kLanes, tiles.T1 - t0));
-        for (int i = 0; i < a; ++i) {
-          for (int j = 0; j < a; ++j) {
-            store_lanes(dM + ((i * a + j) * s.O + o) * T + n * tiles.T1 + t0, g[i][j], n_valid);
-          }
-        }
-      }
+      transform_plane<a, m, W::A>(stage.data(), SW, tiles, dM + o * T + n * tiles.T1, s.O * T);
     }
   }
 }
 
-// dw (O, C, 3, 3) = G^T dU G for every (o, c) pair; dU: (a*a, O, C).
+// dw (O, C, r, r) = G^T dU G for every (o, c) pair; dU: (a*a, O, C).
 template <typename W>
 void transform_weight_grad(const float* dU, i64 O, i64 C, float* dw) {
   constexpr int r = W::r, a = W::a;
