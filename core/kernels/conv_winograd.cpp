@@ -230,8 +230,8 @@ struct Tiling {
   }
 };
 
-// What forward() works on: an input (N, C, H, W) padded by (ph, pw), weights already in U.
-struct Shape {
+// The conv a pass runs: input (N, C, H, W), zero-padded by (ph, pw), to output (N, O, OH, OW).
+struct Planes {
   i64 N, C, H, W, O, OH, OW, ph, pw;
 };
 
@@ -285,7 +285,7 @@ void transform_plane(const float* stage, i64 stride, const Tiling& tiles, float*
 
 // V (a*a, C, T) = B^T d B for every tile of every (sample, channel) plane of x.
 template <typename W>
-void transform_input(const Shape& s, const float* x, float* V) {
+void transform_input(const Planes& s, const float* x, float* V) {
   constexpr int m = W::m, r = W::r, a = W::a;
   const i64 SW = (s.OW + m - 1) / m * m + r - 1;  // staging plane: padded input, zero beyond
   const i64 SH = (s.OH + m - 1) / m * m + r - 1;
@@ -310,7 +310,7 @@ void transform_input(const Shape& s, const float* x, float* V) {
 
 // y (N, O, OH, OW) = A^T M A (+ bias) for every tile, cut to the plane.
 template <typename W>
-void transform_output(const Shape& s, const float* M, const float* bias, float* y) {
+void transform_output(const Planes& s, const float* M, const float* bias, float* y) {
   constexpr int m = W::m, a = W::a;
   const Tiling tiles(s.OH, s.OW, m, s.OW);  // origin indexes y's plane directly
   const i64 T = s.N * tiles.T1;
@@ -345,7 +345,7 @@ void transform_output(const Shape& s, const float* M, const float* bias, float* 
 // dM (a*a, O, T) = A dY A^T for every tile of every (sample, channel) plane of dy, dY being zero
 // beyond the plane.
 template <typename W>
-void transform_output_grad(const Shape& s, const float* dy, float* dM) {
+void transform_output_grad(const Planes& s, const float* dy, float* dM) {
   constexpr int m = W::m, a = W::a;
   const i64 SW = (s.OW + m - 1) / m * m;
   const i64 SH = (s.OH + m - 1) / m * m;
@@ -407,7 +407,7 @@ constexpr i64 kChunkTiles = 256;
 // The sample chunks of a pass: S samples each (the last may hold fewer), T1 tiles per sample.
 struct Chunks {
   i64 T1, S;
-  Chunks(const Shape& s, int m)
+  Chunks(const Planes& s, int m)
       : T1(((s.OH + m - 1) / m) * ((s.OW + m - 1) / m)),
         S(std::clamp<i64>((kChunkTiles + T1 - 1) / T1, 1, s.N)) {}
   template <typename F>
@@ -416,22 +416,22 @@ struct Chunks {
   }
 };
 
-// The part of s holding samples [n0, n0 + count).
-Shape slice(Shape s, i64 count) {
+// s cut to `count` samples; the caller offsets the buffers to the first of them.
+Planes slice(Planes s, i64 count) {
   s.N = count;
   return s;
 }
 
 // y = conv(x, w) + bias with the weights already transformed: U (a*a, O, C).
 template <typename W>
-void forward(const Shape& s, const float* x, const float* U, const float* bias, float* y,
+void forward(const Planes& s, const float* x, const float* U, const float* bias, float* y,
              float* scratch) {
   constexpr int m = W::m, a = W::a;
   const Chunks chunks(s, m);
   float* V = scratch;                         // V: (a*a, C, S*T1)
   float* M = V + a * a * s.C * chunks.S * chunks.T1;  // M: (a*a, O, S*T1)
   chunks.each(s.N, [&](i64 n0, i64 count) {
-    const Shape part = slice(s, count);
+    const Planes part = slice(s, count);
     const i64 T = count * chunks.T1;
     transform_input<W>(part, x + n0 * s.C * s.H * s.W, V);
     for_each_gemm(a * a, [&](int xi) {
@@ -443,7 +443,7 @@ void forward(const Shape& s, const float* x, const float* U, const float* bias, 
 }
 
 // Floats forward() and backward_weight_pass() need besides U: V and M of one chunk.
-i64 chunk_floats(const Shape& s, int m, int a) {
+i64 chunk_floats(const Planes& s, int m, int a) {
   const Chunks chunks(s, m);
   return a * a * (s.C + s.O) * chunks.S * chunks.T1;
 }
@@ -452,7 +452,7 @@ template <typename W>
 void forward_pass(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y) {
   constexpr int m = W::m, a = W::a;
-  const Shape s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
+  const Planes s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
   float* U = workspace(a * a * g.O * g.C + chunk_floats(s, m, a));
   transform_weights<W>(w, g.O, g.C, false, U);
   forward<W>(s, x, U, bias, y, U + a * a * g.O * g.C);
@@ -463,7 +463,7 @@ void forward_pass(const ConvGeometry& g, const float* x, const float* w, const f
 template <typename W>
 void backward_input_pass(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
   constexpr int m = W::m, r = W::r, a = W::a;
-  const Shape s{g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, r - 1 - g.pad_h, r - 1 - g.pad_w};
+  const Planes s{g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, r - 1 - g.pad_h, r - 1 - g.pad_w};
   float* U = workspace(a * a * g.C * g.O + chunk_floats(s, m, a));
   transform_weights<W>(w, g.C, g.O, true, U);
   forward<W>(s, dy, U, nullptr, dx, U + a * a * g.C * g.O);
@@ -474,13 +474,13 @@ void backward_input_pass(const ConvGeometry& g, const float* dy, const float* w,
 template <typename W>
 void backward_weight_pass(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
   constexpr int m = W::m, a = W::a;
-  const Shape s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
+  const Planes s{g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pad_h, g.pad_w};
   const Chunks chunks(s, m);
   float* dU = workspace(a * a * s.O * s.C + chunk_floats(s, m, a));  // dU: (a*a, O, C)
   float* V = dU + a * a * s.O * s.C;                              // V: (a*a, C, S*T1)
   float* dM = V + a * a * s.C * chunks.S * chunks.T1;             // dM: (a*a, O, S*T1)
   chunks.each(s.N, [&](i64 n0, i64 count) {
-    const Shape part = slice(s, count);
+    const Planes part = slice(s, count);
     const i64 T = count * chunks.T1;
     transform_input<W>(part, x + n0 * s.C * s.H * s.W, V);
     transform_output_grad<W>(part, dy + n0 * s.O * s.OH * s.OW, dM);

@@ -64,22 +64,6 @@ kernels::ConvGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, con
           p.exact};
 }
 
-// dbias[o] = sum_{n,oh,ow} dy[n,o,oh,ow], for when dw is not wanted; dy: (N,O,OH,OW) contiguous.
-Tensor bias_grad(const kernels::ConvGeometry& g, const Tensor& dy) {
-  Tensor db = Tensor::empty(Shape{g.O});
-  const float* pdy = dy.data<float>();
-  float* pdb = db.data<float>();
-  const std::int64_t P = g.OH * g.OW;
-  for (std::int64_t o = 0; o < g.O; ++o) {
-    double s = 0.0;
-    for (std::int64_t n = 0; n < g.N; ++n) {
-      for (std::int64_t i = 0; i < P; ++i) s += pdy[(n * g.O + o) * P + i];
-    }
-    pdb[o] = static_cast<float>(s);
-  }
-  return db;
-}
-
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
@@ -111,8 +95,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     if (need_b) db = Tensor::empty(Shape{g.O});
                     k.conv2d_backward_weight(g, xs.data<float>(), dy.data<float>(),
                                              dw.data<float>(), need_b ? db.data<float>() : nullptr);
-                  } else if (need_b) {
-                    db = bias_grad(g, dy);
+                  } else if (need_b) {  // dbias alone, when dw is not wanted
+                    db = Tensor::uninitialized(Shape{g.O});
+                    kernels::conv2d_bias_grad(g, dy.data<float>(), db.data<float>());
                   }
                   return Grads{dx, dw, db};
                 });
