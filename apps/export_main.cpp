@@ -3,6 +3,7 @@
 #include "apps/checkpoint.hpp"
 #include "apps/session.hpp"
 #include "quant/export.hpp"
+#include "quant/pbnet_export.hpp"
 #include "quant/xnor/model.hpp"
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,27 @@
 
 #include <exception>
 #include <filesystem>
+
+namespace {
+
+// The network the engine runs. A PBNet checkpoint (model pbnet_vgg_small) exports its MAP network
+// (w = sign(theta), h = sign), copied into the BNN of the same spec: vgg_small under the bnn scheme
+// with the default first/last float layers (quant/pbnet_export.hpp). Other models export as trained.
+lowbit::layers::ModulePtr engine_network(const lowbit::app::TrainedModel& trained) {
+  using namespace lowbit;
+  if (trained.config.model.name != "pbnet_vgg_small") return trained.model;
+  app::Config c = trained.config;
+  c.model.name = "vgg_small";
+  c.quant = app::QuantSection{};
+  c.quant.defaults.scheme = "bnn";
+  layers::ModulePtr bnn = app::build_model(c, *trained.data.train);
+  quant::copy_map_into_bnn(*trained.model, *bnn);
+  fmt::print("PBNet checkpoint: exporting its MAP network (w = sign(theta), h = sign) as a vgg_small "
+             "BNN\n");
+  return bnn;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lowbit;
@@ -36,7 +58,7 @@ int main(int argc, char** argv) {
     const app::TrainedModel trained = app::load_trained_model(checkpoint, data_root);
     const app::Config& config = trained.config;
     const app::Datasets& data = trained.data;
-    const auto& model = trained.model;
+    const layers::ModulePtr model = engine_network(trained);
     model->eval();
     const data::ItemShape s = data.train->item_shape();
     quant::ExportInput in;
