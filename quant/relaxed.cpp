@@ -3,128 +3,24 @@
 #include "core/autograd.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
+#include "quant/relaxed_kernels.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <limits>
-#include <type_traits>
 
 namespace lowbit::quant {
 
 namespace {
 
+using rq_kernels::sigmoid;
+using rq_kernels::Window;
+using rq_kernels::window_log_probs;
+using rq_kernels::window_of;
+
 constexpr std::int64_t kParallelThreshold = 1 << 14;
-
-// Inline float exp and log for the forward's inner loop (libm calls dominated it: ~18 per element).
-// Relative error ~2e-7 (float rounding); deterministic; no NaN/inf handling beyond clamping.
-inline float fast_exp(float x) {
-  x = std::clamp(x, -87.0f, 88.0f);
-  const float n = std::nearbyint(x * 1.44269504f);  // x / ln 2
-  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // Cody-Waite: ln 2 in two parts
-  // e^r on |r| <= ln2 / 2: Taylor to r^6 (error < 2e-8).
-  const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-  const auto bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-
-// log x for a positive normal float: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
-// log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716, series to s^9 (error < 3e-9).
-inline float fast_log(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  int e = static_cast<int>(bits >> 23) - 127;
-  bits = (bits & 0x007fffffu) | 0x3f800000u;  // m in [1, 2)
-  float m;
-  std::memcpy(&m, &bits, sizeof(m));
-  if (m > 1.41421356f) {
-    m *= 0.5f;
-    ++e;
-  }
-  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
-  const float series = 2.0f * s * (1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9)))));
-  return series + static_cast<float>(e) * 0.693147181f;
-}
-
-// log(1 + y) for y in [0, 1].
-inline float fast_log1p(float y) {
-  return y < 1e-3f ? y * (1.0f - y * (0.5f - y * (1.0f / 3))) : fast_log(1.0f + y);
-}
-
-// log S(t) = -log(1 + e^-t), stable for either sign.
-template <typename T>
-T log_sigmoid(T t) {
-  if constexpr (std::is_same_v<T, float>) {
-    return t >= 0.0f ? -fast_log1p(fast_exp(-t)) : t - fast_log1p(fast_exp(t));
-  } else {
-    return t >= T(0) ? -std::log1p(std::exp(-t)) : t - std::log1p(std::exp(t));
-  }
-}
-
-inline float sigmoid(float t) {
-  const float e = fast_exp(-std::fabs(t));
-  return t >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
-struct Window {
-  std::int64_t lo, hi;
-};
-
-// The codes whose bins [(c + o - 1/2) alpha, (c + o + 1/2) alpha] overlap [x - delta, x + delta],
-// clipped to the grid (at least one: the bin holding x, or the end bin x lies beyond).
-Window window_of(double x, double alpha, double delta, const UniformGrid& g) {
-  const double lo = std::ceil((x - delta) / alpha - g.offset - 0.5);
-  const double hi = std::floor((x + delta) / alpha - g.offset + 0.5);
-  const auto glo = static_cast<double>(g.lo), ghi = static_cast<double>(g.hi);
-  return {static_cast<std::int64_t>(std::clamp(lo, glo, ghi)),
-          static_cast<std::int64_t>(std::clamp(hi, glo, ghi))};
-}
-
-// The scaled upper edge u_c = ((c + o + 1/2) alpha - x) / sigma of bin c; its lower edge is
-// l_c = u_c - alpha / sigma = u_(c-1).
-template <typename T>
-T upper_edge(std::int64_t c, T offset, T x, T alpha, T sigma) {
-  return ((static_cast<T>(c) + offset + T(0.5)) * alpha - x) / sigma;
-}
-
-// log pi over the window (see the header): logp[j] for code lo + j. log1m_exp_r = log(1 - e^-r),
-// r = alpha / sigma, is the same for every interior bin.
-template <typename T>
-void window_log_probs(T x, T alpha, T sigma, T offset, Window w, T log1m_exp_r, T* logp) {
-  const std::int64_t m = w.hi - w.lo + 1;
-  if (m == 1) {
-    logp[0] = T(0);
-    return;
-  }
-  // Bin lo + j has the upper edge t_j (j < m - 1) and the lower edge t_(j-1) (j > 0).
-  T prev_lower = T(0);  // log S(-l) of the bin's lower edge
-  for (std::int64_t j = 0; j < m; ++j) {
-    T v = j > 0 ? prev_lower : T(0);
-    if (j + 1 < m) {
-      const T u = upper_edge(w.lo + j, offset, x, alpha, sigma);
-      const T ls = log_sigmoid(u);
-      v += ls;
-      if (j > 0) v += log1m_exp_r;
-      prev_lower = ls - u;  // log S(-u) = log S(u) - u: the next bin's lower-edge term
-    }
-    logp[j] = v;
-  }
-}
-
-// Gumbel(0, 1) from a counter-based hash of (key, element, code): independent of the order in
-// which elements are processed (threads) and of the window.
-inline std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-inline float gumbel(std::uint64_t key, std::uint64_t counter) {
-  return gumbel_from_bits(mix64(key + 0x9e3779b97f4a7c15ULL * (counter + 1)));
-}
+constexpr std::int64_t kChunk = 4096;  // elements per forward call (a multiple of 8)
 
 float scalar_of(const Tensor& t, const char* who) {
   core::check(t.defined() && t.numel() == 1 && t.dtype() == core::DType::f32,
@@ -140,12 +36,8 @@ std::int64_t max_window(double alpha, double delta, const UniformGrid& g) {
 
 }  // namespace
 
-// u on the 2^-23 grid, offset by half a cell: every u is a float in (0, 1), 1 - 2^-24 at most
-// (2^-24 cells would round the top one to 1 and give G = inf), so G is in about [-2.8, 16.6]; the
-// tails cut off have probability ~6e-8.
 float gumbel_from_bits(std::uint64_t bits) {
-  const float u = (static_cast<float>(bits >> 41) + 0.5f) * 0x1.0p-23f;
-  return -fast_log(-fast_log(u));
+  return rq_kernels::gumbel_of_bits23(static_cast<std::uint32_t>(bits >> 41));
 }
 
 // --- the op --------------------------------------------------------------------------------
@@ -167,51 +59,31 @@ Tensor rq_sample(const Tensor& x, const Tensor& alpha_t, const Tensor& sigma_t, 
   const float log1m_exp_r = std::log(-std::expm1(-r));
   const float inv_lambda = 1.0f / o.temperature;
   const UniformGrid grid = o.grid;
-  const std::int64_t levels = grid.levels();
 
   Tensor out = Tensor::uninitialized(xc.shape());
   // Saved for the backward: each element's window and relaxed z over it.
   Tensor windows = Tensor::uninitialized({n, 2}, core::DType::i64);  // (n, 2): lo, hi
   Tensor z = Tensor::uninitialized({n, mw});                          // (n, mw)
-  const float* xp = xc.data<float>();
-  float* yp = out.data<float>();
-  std::int64_t* wp = windows.data<std::int64_t>();
-  float* zp = z.data<float>();
+  rq_kernels::ForwardArgs args;
+  args.x = xc.data<float>();
+  args.alpha = alpha;
+  args.sigma = sigma;
+  args.delta = delta;
+  args.max_window = mw;
+  args.log1m_exp_r = log1m_exp_r;
+  args.inv_lambda = inv_lambda;
+  args.grid = grid;
+  args.straight_through = o.straight_through;
+  args.noise_key = noise_key;
+  args.y = out.data<float>();
+  args.windows = windows.data<std::int64_t>();
+  args.z = z.data<float>();
+  const auto kernel = rq_kernels::avx2_supported() ? rq_kernels::forward_avx2 : rq_kernels::forward_scalar;
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   bool finite = true;
 #pragma omp parallel for schedule(static) reduction(&& : finite) if (n > kParallelThreshold)
-  for (std::int64_t e = 0; e < n; ++e) {
-    const float xv = xp[e];
-    if (!std::isfinite(xv)) {
-      finite = false;
-      continue;
-    }
-    Window w = window_of(xv, alpha, delta, grid);
-    w.hi = std::min(w.hi, w.lo + mw - 1);  // floor(2 delta / alpha) + 2 bounds it up to rounding
-    const std::int64_t m = w.hi - w.lo + 1;
-    float* ze = zp + e * mw;
-    window_log_probs(xv, alpha, sigma, grid.offset, w, log1m_exp_r, ze);
-    float top = -std::numeric_limits<float>::infinity();
-    std::int64_t arg = 0;
-    for (std::int64_t j = 0; j < m; ++j) {
-      const auto counter = static_cast<std::uint64_t>(e * levels + (w.lo + j - grid.lo));
-      ze[j] = (ze[j] + gumbel(noise_key, counter)) * inv_lambda;
-      if (ze[j] > top) {
-        top = ze[j];
-        arg = j;
-      }
-    }
-    float sum = 0.0f, level_sum = 0.0f;
-    for (std::int64_t j = 0; j < m; ++j) {
-      ze[j] = fast_exp(ze[j] - top);
-      sum += ze[j];
-    }
-    for (std::int64_t j = 0; j < m; ++j) {
-      ze[j] /= sum;
-      level_sum += ze[j] * (static_cast<float>(w.lo + j) + grid.offset);
-    }
-    yp[e] = o.straight_through ? (static_cast<float>(w.lo + arg) + grid.offset) * alpha : level_sum * alpha;
-    wp[2 * e] = w.lo;
-    wp[2 * e + 1] = w.hi;
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    finite = kernel(args, c * kChunk, std::min(n, (c + 1) * kChunk)) && finite;
   }
   core::check(finite, "rq_sample: the input holds NaN or inf. HINT: lower optim.lr or set "
               "optim.clip_grad_norm");

@@ -5,6 +5,7 @@
 #include "quant/grid_reg.hpp"
 #include "quant/quant_layers.hpp"
 #include "quant/relaxed.hpp"
+#include "quant/relaxed_kernels.hpp"
 #include "quant/scheme.hpp"
 #include "quant/summary.hpp"
 #include "tests/quant/quant_test_util.hpp"
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -205,6 +207,84 @@ TEST_CASE("rq: Gumbel draws are finite at the extremes of the random bits", "[qu
   }
   REQUIRE(quant::gumbel_from_bits(~std::uint64_t{0}) > 15.0f);
   REQUIRE(quant::gumbel_from_bits(0) < -2.5f);
+}
+
+TEST_CASE("rq forward: the AVX2 kernel equals the scalar reference bit for bit", "[quant][rq]") {
+  if (!__builtin_cpu_supports("avx2")) return;  // nothing to compare on this CPU
+  namespace k = quant::rq_kernels;
+  core::Rng rng(11);
+  struct Case {
+    UniformGrid grid;
+    float alpha, sigma, delta_sigmas, temperature;
+    bool straight_through;
+  };
+  const std::vector<Case> cases{
+      {UniformGrid::signed_grid(2), 0.3f, 0.1f, 3.0f, 2.0f, true},     // the training setting
+      {UniformGrid::unsigned_grid(2), 0.5f, 0.05f, 3.0f, 0.5f, false},  // narrow windows
+      {UniformGrid::signed_grid(4), 0.1f, 0.2f, 3.0f, 1.0f, false},     // wide windows, 16 levels
+      {UniformGrid::unsigned_grid(3), 0.2f, 0.01f, 8.0f, 0.7f, true},
+      {UniformGrid::unsigned_grid(1), 1.0f, 0.5f, 3.0f, 1.0f, false},   // two levels
+  };
+  for (const std::int64_t n : {1, 7, 8, 9, 23, 64, 1001}) {
+    for (std::size_t ci = 0; ci < cases.size(); ++ci) {
+      const Case& c = cases[ci];
+      // Values across and beyond the grid, some exactly on levels and bin edges.
+      std::vector<float> x(static_cast<std::size_t>(n));
+      const float span = static_cast<float>(c.grid.levels()) * c.alpha;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const float u = rng.uniform();
+        x[i] = i % 5 == 3 ? (static_cast<float>(c.grid.lo + static_cast<std::int64_t>(i) % c.grid.levels()) +
+                             (i % 2 ? 0.5f : 0.0f)) * c.alpha
+                          : (2.0f * u - 1.0f) * 1.5f * span;
+      }
+      if (n > 9) x[7] = std::numeric_limits<float>::quiet_NaN();  // skipped by both, others kept
+      const double delta = static_cast<double>(c.delta_sigmas) * c.sigma;
+      const auto mw = static_cast<std::int64_t>(
+          std::min(std::floor(2.0 * delta / c.alpha) + 2.0, static_cast<double>(c.grid.levels())));
+      auto run = [&](bool avx2, std::vector<float>& y, std::vector<std::int64_t>& w, std::vector<float>& z) {
+        y.assign(x.size(), -1.0f);
+        w.assign(2 * x.size(), -99);
+        z.assign(x.size() * static_cast<std::size_t>(mw), -1.0f);
+        k::ForwardArgs a;
+        a.x = x.data();
+        a.alpha = c.alpha;
+        a.sigma = c.sigma;
+        a.delta = delta;
+        a.max_window = mw;
+        a.log1m_exp_r = std::log(-std::expm1(-c.alpha / c.sigma));
+        a.inv_lambda = 1.0f / c.temperature;
+        a.grid = c.grid;
+        a.straight_through = c.straight_through;
+        a.noise_key = 0x1234567ULL + static_cast<std::uint64_t>(n);
+        a.y = y.data();
+        a.windows = w.data();
+        a.z = z.data();
+        return avx2 ? k::forward_avx2(a, 0, n) : k::forward_scalar(a, 0, n);
+      };
+      std::vector<float> y0, y1, z0, z1;
+      std::vector<std::int64_t> w0, w1;
+      const bool f0 = run(false, y0, w0, z0), f1 = run(true, y1, w1, z1);
+      INFO("n " << n << ", case " << ci);
+      CHECK(f0 == (n <= 9));
+      CHECK(f1 == f0);
+      CHECK(w0 == w1);
+      CHECK(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(z0.data(), z1.data(), z0.size() * sizeof(float)) == 0);
+      // Not vacuous: the outputs are grid values (ST) or inside the grid's range, and z sums to 1.
+      const float lo = (static_cast<float>(c.grid.lo) + c.grid.offset) * c.alpha;
+      const float hi = (static_cast<float>(c.grid.hi) + c.grid.offset) * c.alpha;
+      for (std::int64_t e = 0; e < n; ++e) {
+        if (std::isnan(x[static_cast<std::size_t>(e)])) continue;
+        const float v = y1[static_cast<std::size_t>(e)];
+        CHECK((v >= lo - 1e-6f && v <= hi + 1e-6f));
+        const std::int64_t m = w1[static_cast<std::size_t>(2 * e + 1)] - w1[static_cast<std::size_t>(2 * e)] + 1;
+        REQUIRE((m >= 1 && m <= mw));
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < m; ++j) sum += z1[static_cast<std::size_t>(e * mw + j)];
+        CHECK(sum == Approx(1.0).margin(1e-5));
+      }
+    }
+  }
 }
 
 TEST_CASE("rq quantizer: data-driven init, eval = deterministic rounding, annealed lambda",
