@@ -52,8 +52,25 @@ std::int64_t total_section_epochs(const Config& cfg, std::size_t sections) {
   return total;
 }
 
-void check_compatible(const std::string& checkpoint, const Config& cfg, const std::string& what) {
-  const auto diffs = incompatible_keys(read_checkpoint_config(checkpoint), cfg);
+// Keys a section's training does not read: what happens after stitching, and the last section's
+// loss for the others. Changing them keeps finished sections reusable.
+bool section_ignores(const std::string& key, bool last_section) {
+  for (const char* k : {"distill.finetune_epochs", "distill.bn_batches"}) {
+    if (key == k) return true;
+  }
+  if (last_section) return false;
+  for (const char* k : {"distill.last_loss", "distill.kd_weight", "distill.kd_temperature"}) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+void check_compatible(const std::string& checkpoint, const Config& cfg, const std::string& what,
+                      bool last_section) {
+  std::vector<std::string> diffs;
+  for (const std::string& d : incompatible_keys(read_checkpoint_config(checkpoint), cfg)) {
+    if (!section_ignores(d.substr(0, d.find(':')), last_section)) diffs.push_back(d);
+  }
   if (diffs.empty()) return;
   std::string msg = fmt::format("{} '{}' was made with a different config:", what, checkpoint);
   for (const auto& d : diffs) msg += "\n  " + d;
@@ -176,7 +193,8 @@ int train_section(RunContext& run, std::size_t i) {
   const Config cfg = section_config(run.cfg, i);
   const std::string label = fmt::format("section {}/{} ({})", i + 1, run.sections.size(), quant::dcq::describe(s));
   if (fs::exists(finished_checkpoint(run.dir, i))) {
-    check_compatible(finished_checkpoint(run.dir, i).string(), cfg, "the finished " + label);
+    check_compatible(finished_checkpoint(run.dir, i).string(), cfg, "the finished " + label,
+                     i + 1 == run.sections.size());
     run.progress.line(fmt::format("{}: finished earlier ({}); reused", label, finished_checkpoint(run.dir, i).string()));
     return kExitDone;
   }
@@ -199,7 +217,7 @@ int train_section(RunContext& run, std::size_t i) {
 
   const fs::path last = dir / "last.ckpt";
   if (run.request.resume == "auto" && fs::exists(last)) {
-    check_compatible(last.string(), cfg, "the checkpoint of " + label);
+    check_compatible(last.string(), cfg, "the checkpoint of " + label, i + 1 == run.sections.size());
     load_checkpoint(last.string(), state);
     run.progress.line(fmt::format("{}: resumed from {} at epoch {}, step {}", label, last.string(),
                                   state.progress.epoch + 1, state.progress.step));

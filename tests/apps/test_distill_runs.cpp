@@ -167,6 +167,21 @@ TEST_CASE("dcq: separate-process sections equal a sequential run; kill -9 resume
     CHECK(model_values(a / "best.ckpt") == model_values(c / "best.ckpt"));
   }
 
+  SECTION("post-stitch keys leave finished sections reusable; the last section's loss does not") {
+    const fs::path d = tmp.path / "d";
+    fs::copy(a, d, fs::copy_options::recursive);
+    const auto again = train("--config " + cfg + " --out " + d.string() +
+                             " --set distill.bn_batches=2 --set distill.finetune_epochs=1");
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    CHECK(count(again.output, "finished earlier") == 3);
+    CHECK(fs::exists(d / "finetune"));
+    const auto kd = train("--config " + cfg + " --out " + d.string() + " --set distill.last_loss=kd");
+    INFO(kd.output);
+    CHECK(kd.exit_code == 2);
+    CHECK_THAT(kd.output, Contains("section 3/3") && Contains("distill.last_loss"));
+  }
+
   SECTION("bad requests end with one clear error") {
     const auto bad_section = train("--config " + cfg + " --out " + (tmp.path / "x").string() + " --section 4");
     CHECK(bad_section.exit_code == 2);
