@@ -16,8 +16,7 @@ bool forward_scalar(const ForwardArgs& a, std::int64_t begin, std::int64_t end) 
       finite = false;
       continue;
     }
-    Window w = window_of(xv, a.alpha, a.delta, grid);
-    w.hi = std::min(w.hi, w.lo + mw - 1);  // floor(2 delta / alpha) + 2 bounds it up to rounding
+    const Window w = element_window(xv, a);
     const std::int64_t m = w.hi - w.lo + 1;
     float* ze = a.z + e * mw;
     window_log_probs(xv, a.alpha, a.sigma, grid.offset, w, a.log1m_exp_r, ze);

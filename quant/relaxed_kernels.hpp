@@ -157,6 +157,15 @@ struct ForwardArgs {
   float* z = nullptr;
 };
 
+namespace {
+// Element x's window, at most max_window bins (floor(2 delta / alpha) + 2 bounds it up to rounding).
+inline Window element_window(float x, const ForwardArgs& a) {
+  Window w = window_of(x, a.alpha, a.delta, a.grid);
+  w.hi = std::min(w.hi, w.lo + a.max_window - 1);
+  return w;
+}
+}  // namespace
+
 // Elements [begin, end). Returns false when some x is NaN or inf (those are skipped).
 bool forward_scalar(const ForwardArgs& a, std::int64_t begin, std::int64_t end);
 // The same, 8 elements per AVX2 step (the remainder and any group holding a non-finite x go

@@ -93,8 +93,7 @@ bool forward_avx2(const ForwardArgs& a, std::int64_t begin, std::int64_t end) {
     alignas(32) std::int32_t lo[8], count[8];
     std::int32_t most = 1;
     for (int k = 0; k < 8; ++k) {
-      Window w = window_of(a.x[e0 + k], a.alpha, a.delta, grid);
-      w.hi = std::min(w.hi, w.lo + mw - 1);
+      const Window w = element_window(a.x[e0 + k], a);
       a.windows[2 * (e0 + k)] = w.lo;
       a.windows[2 * (e0 + k) + 1] = w.hi;
       lo[k] = static_cast<std::int32_t>(w.lo);
