@@ -3,6 +3,7 @@
 // configs/*.yaml hold only what differs from these; `train --print-config` shows all of it.
 
 #include "apps/config_schema.hpp"
+#include "quant/pbnet_model.hpp"
 #include "quant/scheme.hpp"
 #include "quant/settings.hpp"
 
@@ -12,6 +13,40 @@
 
 namespace lowbit::app {
 
+// model.pbnet: the PBNet builder's options (quant::PbnetOptions holds the defaults); only model
+// pbnet_vgg_small reads them.
+struct PbnetConfig {
+  double theta_init = quant::PbnetOptions{}.theta_init;
+  double logit_scale = quant::PbnetOptions{}.logit_scale;
+  double tau = quant::PbnetOptions{}.tau_start;
+  double tau_end = quant::PbnetOptions{}.tau_end;
+  bool straight_through = quant::PbnetOptions{}.straight_through;
+
+  template <typename V> void visit(V& v) {
+    v.field("theta_init", theta_init, "weight logits start uniform in [-theta_init, theta_init]",
+            Validator<double>(positive));
+    v.field("logit_scale", logit_scale,
+            "theta = logit_scale * weight: the logits' learning-rate multiplier under Adam",
+            Validator<double>(positive));
+    v.field("tau", tau, "concrete temperature of the first epoch (annealed geometrically)",
+            Validator<double>(positive));
+    v.field("tau_end", tau_end, "concrete temperature of the last epoch", Validator<double>(positive));
+    v.field("straight_through", straight_through,
+            "hard +-1 activation samples forward (as evaluation sees them), relaxed gradient backward");
+  }
+
+  quant::PbnetOptions options() const {
+    return {static_cast<float>(theta_init), static_cast<float>(logit_scale), static_cast<float>(tau),
+            static_cast<float>(tau_end), straight_through};
+  }
+  bool is_default() const {
+    const quant::PbnetOptions o = options(), d;
+    return o.theta_init == d.theta_init && o.logit_scale == d.logit_scale &&
+           o.tau_start == d.tau_start && o.tau_end == d.tau_end &&
+           o.straight_through == d.straight_through;
+  }
+};
+
 struct ModelConfig {
   std::string name = "lenet";
   std::int64_t width = 0;              // 0: the builder's default width
@@ -20,6 +55,7 @@ struct ModelConfig {
   std::string block = "basic";
   double dropout = 0.0;
   std::string activation = "";  // empty: the quant scheme's (relu, hardtanh or identity)
+  PbnetConfig pbnet;
 
   template <typename V> void visit(V& v) {
     v.field("name", name, "model builder: mlp, lenet, vgg_small, resnet18, resnet20");
@@ -36,6 +72,7 @@ struct ModelConfig {
             one_of({"basic", "bireal"}));
     v.field("dropout", dropout, "dropout after each hidden FC layer (before fc when there is none; 0 = none)",
             Validator<double>(non_negative));
+    v.section("pbnet", pbnet, "pbnet_vgg_small only: weight-distribution init and concrete sampling");
   }
 };
 

@@ -53,6 +53,9 @@ void check_config(const Config& config) {
     }
   }
   quant::validate(config.quant.plan());
+  core::check(config.model.name == "pbnet_vgg_small" || config.model.pbnet.is_default(),
+              "config: model.pbnet applies to model pbnet_vgg_small only, and model.name is '{}'. "
+              "HINT: remove model.pbnet", config.model.name);
 }
 
 void load_plugins(const std::vector<std::string>& paths) {
@@ -221,6 +224,10 @@ layers::ModulePtr build_model(const Config& config, const data::Dataset& dataset
   // model.activation (a layer-registry name, perhaps a plugin's) replaces the scheme's activation.
   if (!config.model.activation.empty()) {
     factory.make_activation = layers::activation_maker(config.model.activation);
+  }
+  if (spec.name == "pbnet_vgg_small") {  // its options come from model.pbnet
+    layers::validate(spec);
+    return quant::build_pbnet_vgg_small(spec, factory, seed, config.model.pbnet.options());
   }
   return layers::build_model(spec, seed, factory);
 }

@@ -80,6 +80,7 @@ Tensor PbConv2d::forward(const Tensor& x) {
                x.shape());
   }
   const core::Conv2dParams p = options_.params();
+  last_output_pixels_ = options_.output_size(x.size(2)) * options_.output_size(x.size(3));
   if (!is_training()) {
     // A deterministic binary net: the variance of sum w x is 0.
     const Tensor mean = core::conv2d(x, eval_weights(), Tensor(), p);
@@ -153,8 +154,10 @@ std::string StochasticBatchNorm::describe() const {
 
 // ---- ConcreteSign ----------------------------------------------------------------------------
 
-ConcreteSign::ConcreteSign(float tau_start, float tau_end, std::uint64_t seed)
-    : tau_start_(tau_start), tau_end_(tau_end), tau_(tau_start), rng_(seed) {
+ConcreteSign::ConcreteSign(float tau_start, float tau_end, std::uint64_t seed,
+                           bool straight_through)
+    : tau_start_(tau_start), tau_end_(tau_end), tau_(tau_start), straight_through_(straight_through),
+      rng_(seed) {
   core::check(tau_start > 0.0f && tau_end > 0.0f,
               "ConcreteSign: temperatures must be positive, got tau_start {} and tau_end {}",
               tau_start, tau_end);
@@ -167,11 +170,12 @@ void ConcreteSign::set_epoch(std::int64_t epoch, std::int64_t epochs) {
 }
 
 Tensor ConcreteSign::forward(const Tensor& x) {
-  return is_training() ? concrete_sign(x, tau_, rng_) : sign_of_mean(x);
+  return is_training() ? concrete_sign(x, tau_, rng_, straight_through_) : sign_of_mean(x);
 }
 
 std::string ConcreteSign::describe() const {
-  return fmt::format("ConcreteSign(tau={:g}, from {:g} to {:g})", tau_, tau_start_, tau_end_);
+  return fmt::format("ConcreteSign(tau={:g}, from {:g} to {:g}{})", tau_, tau_start_, tau_end_,
+                     straight_through_ ? ", straight-through" : "");
 }
 
 }  // namespace lowbit::quant

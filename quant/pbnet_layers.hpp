@@ -46,6 +46,10 @@ class PbLayer : public layers::Module {
   void sample_weights(core::Rng& rng);
   void use_map_weights() { sampled_ = Tensor(); }
   bool uses_sampled_weights() const { return sampled_.defined(); }
+  // Bits of the layer's input in the binary network, for the model summary: 1 (the +-1 outputs of
+  // a ConcreteSign, the default) or 32 (a real input: the first layer sees the image).
+  int input_bits() const { return input_bits_; }
+  void set_input_bits(int bits) { input_bits_ = bits; }
 
  protected:
   // Registers "weight" = theta / logit_scale with theta ~ U(-theta_init, theta_init).
@@ -56,6 +60,7 @@ class PbLayer : public layers::Module {
  private:
   Tensor weight_;
   float logit_scale_ = 1.0f;
+  int input_bits_ = 1;
   Tensor sampled_;  // +-1 weights of one ensemble member, or undefined
 };
 
@@ -69,9 +74,12 @@ class PbConv2d : public PbLayer {
   std::string type_name() const override { return "PbConv2d"; }
   std::string describe() const override;
   const layers::Conv2dOptions& options() const { return options_; }
+  // OH * OW of the last forward (the model summary's MAC count).
+  std::int64_t last_output_pixels() const { return last_output_pixels_; }
 
  private:
   layers::Conv2dOptions options_;
+  std::int64_t last_output_pixels_ = 0;
 };
 
 // x: (N, in) -> (N, 2 out) = (means, variances). theta: (out, in). No bias.
@@ -114,10 +122,11 @@ class StochasticBatchNorm : public layers::Module {
 // Training: a binary-concrete relaxed sample at temperature tau (quant::concrete_sign) from its
 // own generator (child "rng", saved in checkpoints). Evaluation: sign(mean).
 // A Quantizer so that the trainer's per-epoch hook (set_epoch) anneals tau geometrically from
-// tau_start (first epoch) to tau_end (last epoch).
+// tau_start (first epoch) to tau_end (last epoch). straight_through: hard +-1 samples forward,
+// relaxed gradient backward (see quant::concrete_sign).
 class ConcreteSign : public Quantizer {
  public:
-  ConcreteSign(float tau_start, float tau_end, std::uint64_t seed);
+  ConcreteSign(float tau_start, float tau_end, std::uint64_t seed, bool straight_through = false);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ConcreteSign"; }
   std::string describe() const override;
@@ -127,6 +136,7 @@ class ConcreteSign : public Quantizer {
 
  private:
   float tau_start_, tau_end_, tau_;
+  bool straight_through_;
   core::Rng rng_;
 };
 

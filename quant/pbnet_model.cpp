@@ -17,7 +17,8 @@ void add_unit(layers::Sequential& net, const layers::LayerBuilder& b, const Pbne
               std::int64_t channels, const std::string& act) {
   net.add(layer, std::move(pb));
   net.add(bn, std::make_shared<StochasticBatchNorm>(channels));
-  net.add(act, std::make_shared<ConcreteSign>(o.tau_start, o.tau_end, b.rng_for(act).next_u64()));
+  net.add(act, std::make_shared<ConcreteSign>(o.tau_start, o.tau_end, b.rng_for(act).next_u64(),
+                                              o.straight_through));
 }
 
 }  // namespace
@@ -43,9 +44,10 @@ layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,
     for (int rep = 0; rep < 2; ++rep, ++i) {
       const std::string conv = fmt::format("conv{}", i);
       core::Rng rng = b.rng_for(conv);
-      add_unit(*net, b, o, conv,
-               std::make_shared<PbConv2d>(layers::Conv2dOptions{in, out, 3, 1, 1, 1, 1, false}, rng,
-                                          o.theta_init, o.logit_scale),
+      auto pb = std::make_shared<PbConv2d>(layers::Conv2dOptions{in, out, 3, 1, 1, 1, 1, false},
+                                           rng, o.theta_init, o.logit_scale);
+      if (i == 1) pb->set_input_bits(32);  // conv1 sees the real image
+      add_unit(*net, b, o, conv, pb,
                fmt::format("bn{}", i), out, fmt::format("relu{}", i));
       in = out;
     }

@@ -23,8 +23,7 @@ namespace lowbit::quant {
 
 class PbLayer;
 
-// Choices the builder makes that the config has no key for (the defaults are what
-// configs/fmnist_pbnet_vgg_small.yaml trains with).
+// The builder's choices; the config's model.pbnet section sets them (apps/config.hpp).
 struct PbnetOptions {
   // theta ~ U(-theta_init, theta_init): q(w = +1) in (0.12, 0.88) for 2, so training starts from
   // unsaturated distributions (E[mu_w^2] = 0.24). A wider init (6) left the net on its initial
@@ -39,6 +38,8 @@ struct PbnetOptions {
   // tau = 0.5 the probe did not learn within 400 steps, so the default stays at 1.
   float tau_start = 1.0f;
   float tau_end = 1.0f;
+  // Hard +-1 activation samples forward, relaxed gradient backward (quant::concrete_sign).
+  bool straight_through = false;
 };
 
 layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,

@@ -227,7 +227,7 @@ Tensor stochastic_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor&
 
 // ---- concrete_sign ---------------------------------------------------------------------------
 
-Tensor concrete_sign(const Tensor& x, float tau, core::Rng& rng) {
+Tensor concrete_sign(const Tensor& x, float tau, core::Rng& rng, bool straight_through) {
   const std::int64_t C = distribution_channels(x, "concrete_sign");
   core::check(tau > 0.0f && std::isfinite(tau),
               "concrete_sign: the temperature tau must be positive and finite, got {}", tau);
@@ -264,7 +264,7 @@ Tensor concrete_sign(const Tensor& x, float tau, core::Rng& rng) {
       const float z = std::clamp((logit_p + noise) * inv_tau, -80.0f, 80.0f);
       const float e = std::exp(-z);
       const float hv = (1.0f - e) / (1.0f + e);
-      ph[o] = hv;
+      ph[o] = straight_through ? (hv >= 0.0f ? 1.0f : -1.0f) : hv;
       // dh/dt = (1 - h^2)/2 * (1/tau) * dlogitPhi/dt; dt/dmu = 1/sd, dt/ds = -t / (2 v).
       const float dh_dt =
           clamped ? 0.0f : 0.5f * (1.0f - hv * hv) * inv_tau * LogitPhiTable::at(table.slope, t);

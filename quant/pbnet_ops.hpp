@@ -36,7 +36,10 @@ Tensor stochastic_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor&
 // exact reparameterisation gradients with respect to mu and s (u fixed). tau > 0.
 // mu / sqrt(s + kVarEps) is clamped to [-kMaxScore, kMaxScore] (where P is 1 - 8e-24 at most, so a
 // sample is +-1 for any tau <= 1); the gradient is zero where the clamp acts.
-Tensor concrete_sign(const Tensor& x, float tau, core::Rng& rng);
+// straight_through: the forward outputs the hard sample sign(h) in {-1, +1} (+1 at 0), which is an
+// exact draw of sign(a) (P(h > 0) = P for any tau), and the backward keeps the relaxed gradient.
+// Training then sees the +-1 activations evaluation runs on.
+Tensor concrete_sign(const Tensor& x, float tau, core::Rng& rng, bool straight_through = false);
 inline constexpr float kVarEps = 1e-6f;
 inline constexpr float kMaxScore = 10.0f;
 

@@ -3,6 +3,7 @@
 #include "core/autograd.hpp"
 #include "layers/conv.hpp"
 #include "layers/linear.hpp"
+#include "quant/pbnet_layers.hpp"
 #include "quant/quant_layers.hpp"
 
 #include <fmt/format.h>
@@ -62,6 +63,16 @@ ModelCost model_cost(layers::Module& model, const core::Shape& item) {
       const std::int64_t w = q->latent_weight().numel();
       count_bytes(c, w, o.bias ? o.out_channels : 0);
       c.macs = w * q->last_output_pixels();
+    } else if (auto* pc = dynamic_cast<PbConv2d*>(m)) {  // binary weights (MAP or sampled)
+      c.weight_bits = 1;
+      c.input_bits = pc->input_bits();
+      count_bytes(c, pc->weight().numel(), 0);
+      c.macs = pc->weight().numel() * pc->last_output_pixels();
+    } else if (auto* pl = dynamic_cast<PbLinear*>(m)) {
+      c.weight_bits = 1;
+      c.input_bits = pl->input_bits();
+      count_bytes(c, pl->weight().numel(), 0);
+      c.macs = pl->weight().numel();
     } else if (auto* f = dynamic_cast<layers::Conv2d*>(m)) {
       const auto& o = f->options();
       const std::int64_t w = f->weight().numel();

@@ -1,4 +1,5 @@
 #include "apps/config.hpp"
+#include "apps/session.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -108,4 +109,20 @@ TEST_CASE("config: the quant section, its per-layer overrides and their errors",
                     Contains("quantizes weights only"));
   CHECK_THROWS_WITH(lowbit::app::parse_config("quant:\n  overrides:\n    - scheme: bnn\n"),
                     Contains("match is empty"));
+}
+
+TEST_CASE("config: model.pbnet reaches the PBNet builder and no other model", "[config][pbnet]") {
+  const Config c = parse(
+      "model:\n  name: pbnet_vgg_small\n  pbnet:\n    tau: 2.0\n    tau_end: 0.5\n    straight_through: true\n");
+  const lowbit::quant::PbnetOptions o = c.model.pbnet.options();
+  CHECK(o.tau_start == 2.0f);
+  CHECK(o.tau_end == 0.5f);
+  CHECK(o.straight_through);
+  CHECK(o.theta_init == lowbit::quant::PbnetOptions{}.theta_init);
+  CHECK(parse(to_yaml(c)).model.pbnet.options().straight_through);
+  CHECK_NOTHROW(check_config(c));
+  CHECK_THROWS_WITH(parse("model:\n  pbnet:\n    tau: 0\n"), Contains("model.pbnet.tau"));
+  CHECK_THROWS_WITH(check_config(parse("model:\n  name: vgg_small\n  pbnet:\n    straight_through: true\n")),
+                    Contains("model.pbnet applies to model pbnet_vgg_small only"));
+  CHECK_NOTHROW(check_config(parse("model:\n  name: vgg_small\n")));
 }

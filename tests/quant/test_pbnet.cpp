@@ -11,6 +11,7 @@
 #include "quant/pbnet_model.hpp"
 #include "quant/pbnet_ops.hpp"
 #include "quant/scheme.hpp"
+#include "quant/summary.hpp"
 #include "quant/xnor/runner.hpp"
 #include "tests/quant/quant_test_util.hpp"
 #include "tests/support/gradcheck.hpp"
@@ -156,6 +157,50 @@ TEST_CASE("pbnet: concrete samples become +-1 as tau -> 0 with mean 2 Phi(mu/sig
   }
 }
 
+TEST_CASE("pbnet: straight-through concrete samples are exact +-1 draws with the relaxed gradient",
+          "[quant][pbnet]") {
+  const std::vector<float> mus{0.3f, -0.8f, 0.0f, 1.2f}, vars{1.0f, 0.5f, 2.0f, 0.25f};
+  const std::int64_t N = 40000, C = 4;
+  std::vector<float> data(static_cast<std::size_t>(N * 2 * C));
+  for (std::int64_t n = 0; n < N; ++n) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      data[static_cast<std::size_t>(n * 2 * C + c)] = mus[static_cast<std::size_t>(c)];
+      data[static_cast<std::size_t>(n * 2 * C + C + c)] = vars[static_cast<std::size_t>(c)];
+    }
+  }
+  const Tensor x = Tensor::from_vector(data, {N, 2 * C});
+  // At tau = 1 (far from the hard limit) the hard samples still have mean 2 P - 1, and each is
+  // the sign of the relaxed sample drawn from the same noise.
+  core::Rng rng_hard(5), rng_soft(5);
+  const std::vector<float> hard = quant::concrete_sign(x, 1.0f, rng_hard, true).to_vector<float>();
+  const std::vector<float> soft = quant::concrete_sign(x, 1.0f, rng_soft).to_vector<float>();
+  for (std::size_t i = 0; i < hard.size(); ++i) {
+    INFO("element " << i << ": hard " << hard[i] << ", soft " << soft[i]);
+    REQUIRE(hard[i] == (soft[i] >= 0.0f ? 1.0f : -1.0f));
+  }
+  for (std::int64_t c = 0; c < C; ++c) {
+    double sum = 0.0;
+    for (std::int64_t n = 0; n < N; ++n) sum += hard[static_cast<std::size_t>(n * C + c)];
+    const double p = normal_cdf(mus[static_cast<std::size_t>(c)] /
+                                std::sqrt(double(vars[static_cast<std::size_t>(c)]) + quant::kVarEps));
+    INFO("unit " << c << ": mean " << sum / N << ", expected " << 2 * p - 1);
+    REQUIRE(std::fabs(sum / N - (2 * p - 1)) <= 5.0 * std::sqrt(4 * p * (1 - p) / N));
+  }
+  // Backward: the relaxed sample's gradient, unchanged.
+  auto grads_of = [](bool straight_through) {
+    const Tensor mu = test::uniform({3, 2, 2, 2}, -1, 1, 31), var = test::uniform({3, 2, 2, 2}, 0.1f, 1, 32);
+    core::Rng rng(9);
+    const Tensor h = quant::concrete_sign(distribution(mu, var), 0.7f, rng, straight_through);
+    core::sum(h * test::uniform({3, 2, 2, 2}, -1, 1, 33, false)).backward();
+    return std::pair{mu.grad(), var.grad()};
+  };
+  const auto [mu_st, var_st] = grads_of(true);
+  const auto [mu_relaxed, var_relaxed] = grads_of(false);
+  REQUIRE(test::max_rel_error(mu_st, mu_relaxed) == 0.0);
+  REQUIRE(test::max_rel_error(var_st, var_relaxed) == 0.0);
+  REQUIRE(core::sum(core::abs(mu_st)).item() > 0.0);
+}
+
 TEST_CASE("pbnet: logit Phi table against the exact formula", "[quant][pbnet]") {
   for (double t = -9.9; t <= 9.9; t += 0.37) {
     const double p = normal_cdf(t), q = normal_cdf(-t);
@@ -249,6 +294,27 @@ TEST_CASE("pbnet: pbnet_vgg_small has vgg_small's layout and names", "[quant][pb
   quant::pbnet_use_map_weights(*pb);
   REQUIRE(test::max_rel_error((*pb)(x), map) == 0.0);
   REQUIRE_THROWS_WITH(quant::pbnet_sample_weights(*plain, 7, 0), Catch::Contains("needs a PBNet model"));
+}
+
+TEST_CASE("pbnet: the model summary counts binary weights, real input to conv1 only",
+          "[quant][pbnet]") {
+  layers::ModelSpec spec;
+  spec.name = "pbnet_vgg_small";
+  spec.image_size = 8;
+  spec.width = 4;
+  spec.num_classes = 3;
+  const layers::ModulePtr pb = quant::build_pbnet_vgg_small(spec, {}, 1, quant::PbnetOptions{});
+  const quant::ModelCost cost = quant::model_cost(*pb, core::Shape({1, 8, 8}));
+  REQUIRE(cost.layers.size() == 7);  // conv1..conv6 and fc
+  const quant::LayerCost& conv1 = cost.layers[0];
+  REQUIRE((conv1.name == "conv1" && conv1.weight_bits == 1 && conv1.input_bits == 32));
+  REQUIRE(conv1.macs == 4 * 1 * 9 * 8 * 8);
+  const quant::LayerCost& conv6 = cost.layers[5];
+  REQUIRE((conv6.name == "conv6" && conv6.weight_bits == 1 && conv6.input_bits == 1));
+  REQUIRE(conv6.macs == 16 * 16 * 9 * 2 * 2);
+  REQUIRE(conv6.packed_bytes == 16 * 16 * 9 / 8);
+  REQUIRE(cost.macs_low_bit == conv1.macs);
+  REQUIRE(cost.macs_float == 3 * 16);  // fc over the 16-channel 1x1 map
 }
 
 TEST_CASE("pbnet: the concrete temperature anneals from tau_start to tau_end", "[quant][pbnet]") {
