@@ -20,6 +20,8 @@ struct PbnetConfig {
   double logit_scale = quant::PbnetOptions{}.logit_scale;
   double tau = quant::PbnetOptions{}.tau_start;
   double tau_end = quant::PbnetOptions{}.tau_end;
+  double weight_tau = quant::PbnetOptions{}.weight_tau_start;
+  double weight_tau_end = quant::PbnetOptions{}.weight_tau_end;
   bool straight_through = quant::PbnetOptions{}.straight_through;
 
   template <typename V> void visit(V& v) {
@@ -31,18 +33,27 @@ struct PbnetConfig {
     v.field("tau", tau, "concrete temperature of the first epoch (annealed geometrically)",
             Validator<double>(positive));
     v.field("tau_end", tau_end, "concrete temperature of the last epoch", Validator<double>(positive));
+    v.field("weight_tau", weight_tau,
+            "weight temperature of the first epoch: training uses q(w = +1) = sigmoid(theta / "
+            "temperature), annealed geometrically",
+            Validator<double>(positive));
+    v.field("weight_tau_end", weight_tau_end,
+            "weight temperature of the last epoch; the learned q (ensemble samples) uses it",
+            Validator<double>(positive));
     v.field("straight_through", straight_through,
             "hard +-1 activation samples forward (as evaluation sees them), relaxed gradient backward");
   }
 
   quant::PbnetOptions options() const {
     return {static_cast<float>(theta_init), static_cast<float>(logit_scale), static_cast<float>(tau),
-            static_cast<float>(tau_end), straight_through};
+            static_cast<float>(tau_end),      static_cast<float>(weight_tau),
+            static_cast<float>(weight_tau_end), straight_through};
   }
   bool is_default() const {
     const quant::PbnetOptions o = options(), d;
     return o.theta_init == d.theta_init && o.logit_scale == d.logit_scale &&
            o.tau_start == d.tau_start && o.tau_end == d.tau_end &&
+           o.weight_tau_start == d.weight_tau_start && o.weight_tau_end == d.weight_tau_end &&
            o.straight_through == d.straight_through;
   }
 };

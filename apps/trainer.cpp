@@ -146,7 +146,7 @@ int run_training(const TrainRequest& request) {
   while (p.epoch < cfg.train.epochs) {
     const std::int64_t epoch = p.epoch;
     run.model->train();
-    quant::set_quantizer_epoch(*run.model, epoch, cfg.train.epochs);  // DBSSQ's eps schedule
+    quant::set_quantizer_epoch(*run.model, epoch, cfg.train.epochs);  // schedules (DBSSQ eps, temperatures)
     grid_reg.set_epoch(epoch, cfg.train.epochs);
     if (grid_reg.enabled()) progress.line(grid_reg.status());
     bool epoch_done = false;

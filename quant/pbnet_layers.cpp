@@ -30,13 +30,28 @@ Tensor PbLayer::theta() const {
   return logit_scale_ == 1.0f ? weight_ : weight_ * logit_scale_;
 }
 
+Tensor PbLayer::tempered_theta() const {
+  return weight_tau_ == 1.0f ? theta() : weight_ * (logit_scale_ / weight_tau_);
+}
+
+void PbLayer::set_weight_temperature(float start, float end) {
+  core::check(start > 0.0f && end > 0.0f && std::isfinite(start) && std::isfinite(end),
+              "{}: weight temperatures must be positive, got {} and {}", type_name(), start, end);
+  weight_tau_start_ = weight_tau_ = start;
+  weight_tau_end_ = end;
+}
+
+void PbLayer::set_epoch(std::int64_t epoch, std::int64_t epochs) {
+  weight_tau_ = static_cast<float>(anneal_geometric(weight_tau_start_, weight_tau_end_, epoch, epochs));
+}
+
 Tensor PbLayer::map_weights() const { return core::sign(weight_.detach()); }
 
 void PbLayer::sample_weights(core::Rng& rng) {
   const std::vector<float> param = weight_.to_vector<float>();
   std::vector<float> w(param.size());
   for (std::size_t i = 0; i < param.size(); ++i) {
-    const float p = 1.0f / (1.0f + std::exp(-logit_scale_ * param[i]));  // q(w = +1)
+    const float p = 1.0f / (1.0f + std::exp(-logit_scale_ / weight_tau_end_ * param[i]));  // q(w = +1)
     w[i] = rng.uniform() < p ? 1.0f : -1.0f;
   }
   sampled_ = Tensor::from_vector(w, weight_.shape());
@@ -86,7 +101,7 @@ Tensor PbConv2d::forward(const Tensor& x) {
     const Tensor mean = core::conv2d(x, eval_weights(), Tensor(), p);
     return cat_channels(mean, Tensor::zeros(mean.shape()));
   }
-  return pb_conv2d(x, theta(), p);
+  return pb_conv2d(x, tempered_theta(), p);
 }
 
 std::string PbConv2d::describe() const { return layers::describe_conv(type_name(), options_); }
@@ -111,7 +126,7 @@ Tensor PbLinear::forward(const Tensor& x) {
     const Tensor mean = core::linear(x, eval_weights(), Tensor());
     return cat_channels(mean, Tensor::zeros(mean.shape()));
   }
-  return pb_linear(x, theta());
+  return pb_linear(x, tempered_theta());
 }
 
 std::string PbLinear::describe() const {
@@ -165,8 +180,7 @@ ConcreteSign::ConcreteSign(float tau_start, float tau_end, std::uint64_t seed,
 }
 
 void ConcreteSign::set_epoch(std::int64_t epoch, std::int64_t epochs) {
-  const double f = epochs > 1 ? static_cast<double>(epoch) / static_cast<double>(epochs - 1) : 1.0;
-  tau_ = static_cast<float>(tau_start_ * std::pow(double(tau_end_) / tau_start_, std::min(1.0, f)));
+  tau_ = static_cast<float>(anneal_geometric(tau_start_, tau_end_, epoch, epochs));
 }
 
 Tensor ConcreteSign::forward(const Tensor& x) {

@@ -33,16 +33,26 @@ Tensor pb_linear(const Tensor& x, const Tensor& theta);
 // The parameter "weight" stores theta / logit_scale: Adam's steps do not depend on the gradient's
 // scale, so logit_scale multiplies the logits' effective learning rate relative to BN and the
 // float classifier (which diverges at the rates the logits want).
+//
+// Weight temperature: the learned distribution is q(w = +1) = sigmoid(theta / weight_tau_end).
+// Training reaches it through a temperature annealed geometrically per epoch from weight_tau_start
+// (quant::set_quantizer_epoch calls set_epoch), so a temperature below 1 at the end sharpens q
+// towards its MAP weights (less weight noise, a smaller gap between training and the MAP net).
 class PbLayer : public layers::Module {
  public:
   // The logits theta = logit_scale * weight (differentiable in the parameter).
   Tensor theta() const;
+  // theta / (the current weight temperature): what training's moments use.
+  Tensor tempered_theta() const;
+  void set_weight_temperature(float start, float end);
+  void set_epoch(std::int64_t epoch, std::int64_t epochs);
+  float weight_temperature() const { return weight_tau_; }
   const Tensor& weight() const { return weight_; }
   float logit_scale() const { return logit_scale_; }
   // sign(theta) with sign(0) = +1: the MAP binary weights (a new tensor, no gradient).
   Tensor map_weights() const;
-  // Draws w ~ q(w) from `rng` (row-major order, w = +1 iff u < sigmoid(theta)); evaluation uses
-  // them until use_map_weights(). Training always uses the distribution.
+  // Draws w ~ q(w) from `rng` (row-major order, w = +1 iff u < sigmoid(theta / weight_tau_end));
+  // evaluation uses them until use_map_weights(). Training always uses the distribution.
   void sample_weights(core::Rng& rng);
   void use_map_weights() { sampled_ = Tensor(); }
   bool uses_sampled_weights() const { return sampled_.defined(); }
@@ -60,6 +70,7 @@ class PbLayer : public layers::Module {
  private:
   Tensor weight_;
   float logit_scale_ = 1.0f;
+  float weight_tau_start_ = 1.0f, weight_tau_end_ = 1.0f, weight_tau_ = 1.0f;
   int input_bits_ = 1;
   Tensor sampled_;  // +-1 weights of one ensemble member, or undefined
 };

@@ -46,6 +46,7 @@ layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,
       core::Rng rng = b.rng_for(conv);
       auto pb = std::make_shared<PbConv2d>(layers::Conv2dOptions{in, out, 3, 1, 1, 1, 1, false},
                                            rng, o.theta_init, o.logit_scale);
+      pb->set_weight_temperature(o.weight_tau_start, o.weight_tau_end);
       if (i == 1) pb->set_input_bits(32);  // conv1 sees the real image
       add_unit(*net, b, o, conv, pb,
                fmt::format("bn{}", i), out, fmt::format("relu{}", i));
@@ -61,9 +62,10 @@ layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,
     const std::int64_t out = spec.hidden[j - 1];
     const std::string fc = fmt::format("fc{}", j);
     core::Rng rng = b.rng_for(fc);
-    add_unit(*net, b, o, fc,
-             std::make_shared<PbLinear>(layers::LinearOptions{in, out, false}, rng, o.theta_init,
-                                        o.logit_scale),
+    auto pb = std::make_shared<PbLinear>(layers::LinearOptions{in, out, false}, rng, o.theta_init,
+                                         o.logit_scale);
+    pb->set_weight_temperature(o.weight_tau_start, o.weight_tau_end);
+    add_unit(*net, b, o, fc, pb,
              fmt::format("bn_fc{}", j), out, fmt::format("relu_fc{}", j));
     in = out;
   }

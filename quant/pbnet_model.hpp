@@ -38,6 +38,9 @@ struct PbnetOptions {
   // tau = 0.5 the probe did not learn within 400 steps, so the default stays at 1.
   float tau_start = 1.0f;
   float tau_end = 1.0f;
+  // The weight temperature (PbLayer), annealed geometrically per epoch; 1 = plain PBNet.
+  float weight_tau_start = 1.0f;
+  float weight_tau_end = 1.0f;
   // Hard +-1 activation samples forward, relaxed gradient backward (quant::concrete_sign).
   bool straight_through = false;
 };

@@ -14,6 +14,8 @@
 #include "layers/module.hpp"
 #include "quant/settings.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,6 +53,16 @@ class Quantizer : public layers::Module {
 };
 
 using QuantizerPtr = std::shared_ptr<Quantizer>;
+
+// A value annealed geometrically over training: `start` in epoch 0, `end` in the last epoch
+// (epochs - 1), start * (end / start)^(epoch / (epochs - 1)) between; `start` when epochs <= 1.
+// The schedules of set_epoch (RQ's and PBNet's temperatures) use it.
+inline double anneal_geometric(double start, double end, std::int64_t epoch, std::int64_t epochs) {
+  if (epochs <= 1) return start;
+  const double t = static_cast<double>(std::clamp<std::int64_t>(epoch, 0, epochs - 1)) /
+                   static_cast<double>(epochs - 1);
+  return start * std::pow(end / start, t);
+}
 
 enum class Role { weight, activation };
 

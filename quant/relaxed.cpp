@@ -176,13 +176,6 @@ Tensor rq_round(const Tensor& x, float alpha, const UniformGrid& grid) {
   });
 }
 
-double rq_temperature_at(double start, double end, std::int64_t epoch, std::int64_t epochs) {
-  if (epochs <= 1) return start;
-  const double t = static_cast<double>(std::clamp<std::int64_t>(epoch, 0, epochs - 1)) /
-                   static_cast<double>(epochs - 1);
-  return start * std::pow(end / start, t);
-}
-
 // --- the quantizer -------------------------------------------------------------------------
 
 RelaxedQuantizer::RelaxedQuantizer(const Options& options, std::uint64_t seed)
@@ -214,7 +207,7 @@ float RelaxedQuantizer::sigma() const {
 
 void RelaxedQuantizer::set_epoch(std::int64_t epoch, std::int64_t epochs) {
   temperature_ = static_cast<float>(
-      rq_temperature_at(options_.temperature_start, options_.temperature_end, epoch, epochs));
+      anneal_geometric(options_.temperature_start, options_.temperature_end, epoch, epochs));
 }
 
 Tensor RelaxedQuantizer::forward(const Tensor& x) {

@@ -71,9 +71,6 @@ RqCategorical rq_categorical(float x, float alpha, float sigma, const UniformGri
 // the range STE 1[g_lo <= x <= g_hi] (eval mode normally records none).
 Tensor rq_round(const Tensor& x, float alpha, const UniformGrid& grid);
 
-// The temperature of epoch `epoch` of `epochs`: start * (end / start)^(epoch / (epochs - 1)).
-double rq_temperature_at(double start, double end, std::int64_t epoch, std::int64_t epochs);
-
 // The quantizer (registry name "rq"). Parameters "log_alpha" and "log_sigma" (alpha = e^log_alpha,
 // sigma = e^log_sigma: both stay positive), buffer "initialized", generator "rng". On the first
 // training forward alpha becomes the MSE-optimal step of the tensor for its grid (weights: the

@@ -3,6 +3,7 @@
 #include "core/autograd.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
+#include "quant/pbnet_layers.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -64,6 +65,7 @@ void apply_latent_constraints(layers::Module& model) {
 void set_quantizer_epoch(layers::Module& model, std::int64_t epoch, std::int64_t epochs) {
   for (auto& [name, module] : model.named_modules()) {
     if (auto* q = dynamic_cast<Quantizer*>(module)) q->set_epoch(epoch, epochs);
+    if (auto* p = dynamic_cast<PbLayer*>(module)) p->set_epoch(epoch, epochs);  // weight temperature
   }
 }
 

@@ -29,7 +29,8 @@ std::vector<optim::ParamGroup> make_param_groups(layers::Module& model, double w
 // Clips every latent weight to its quantizer's range (after each optimizer step).
 void apply_latent_constraints(layers::Module& model);
 
-// Tells every quantizer of `model` the epoch about to run (0-based; Quantizer::set_epoch).
+// Tells every quantizer of `model` the epoch about to run (0-based; Quantizer::set_epoch), and
+// every PBNet layer (its weight temperature, quant/pbnet_layers.hpp).
 void set_quantizer_epoch(layers::Module& model, std::int64_t epoch, std::int64_t epochs);
 
 // Sum of the quantizers' loss terms (PACT's alpha decay), or an undefined tensor when none.

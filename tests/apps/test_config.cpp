@@ -113,11 +113,14 @@ TEST_CASE("config: the quant section, its per-layer overrides and their errors",
 
 TEST_CASE("config: model.pbnet reaches the PBNet builder and no other model", "[config][pbnet]") {
   const Config c = parse(
-      "model:\n  name: pbnet_vgg_small\n  pbnet:\n    tau: 2.0\n    tau_end: 0.5\n    straight_through: true\n");
+      "model:\n  name: pbnet_vgg_small\n  pbnet:\n    tau: 2.0\n    tau_end: 0.5\n    weight_tau_end: 0.25\n"
+      "    straight_through: true\n");
   const lowbit::quant::PbnetOptions o = c.model.pbnet.options();
   CHECK(o.tau_start == 2.0f);
   CHECK(o.tau_end == 0.5f);
   CHECK(o.straight_through);
+  CHECK(o.weight_tau_start == 1.0f);
+  CHECK(o.weight_tau_end == 0.25f);
   CHECK(o.theta_init == lowbit::quant::PbnetOptions{}.theta_init);
   CHECK(parse(to_yaml(c)).model.pbnet.options().straight_through);
   CHECK_NOTHROW(check_config(c));

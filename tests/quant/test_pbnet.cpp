@@ -82,6 +82,13 @@ TEST_CASE("pbnet: PbConv2d and PbLinear moments match Monte Carlo over binary we
     quant::PbLinear fc({7, 3, false}, rng, 2.0f);
     check_moments_by_monte_carlo(fc, test::uniform({4, 7}, -1.0f, 1.0f, 7, false), 4000);
   }
+  SECTION("conv in the last epoch of a weight-temperature schedule: q = sigmoid(theta / tau_end)") {
+    quant::PbConv2d conv({2, 3, 3, 1, 1, 1, 1, false}, rng, 2.0f, 10.0f);
+    conv.set_weight_temperature(2.0f, 0.5f);
+    conv.set_epoch(4, 5);
+    REQUIRE(conv.weight_temperature() == 0.5f);
+    check_moments_by_monte_carlo(conv, test::uniform({1, 2, 4, 4}, -1.5f, 1.5f, 12, false), 4000);
+  }
 }
 
 TEST_CASE("pbnet: stochastic BN with zero variances is ordinary BN (3b check 2)", "[quant][pbnet]") {
@@ -325,6 +332,16 @@ TEST_CASE("pbnet: the concrete temperature anneals from tau_start to tau_end", "
   REQUIRE(s.tau() == Approx(0.5f));
   s.set_epoch(4, 5);
   REQUIRE(s.tau() == Approx(0.25f));
+
+  // The weight temperature follows the same schedule, and training's moments use theta / tau.
+  core::Rng rng(2);
+  quant::PbLinear fc({5, 2, false}, rng, 2.0f, 10.0f);
+  fc.set_weight_temperature(1.0f, 0.25f);
+  REQUIRE(fc.weight_temperature() == 1.0f);
+  fc.set_epoch(2, 5);
+  REQUIRE(fc.weight_temperature() == Approx(0.5f));
+  const Tensor x = test::uniform({3, 5}, -1, 1, 3, false);
+  REQUIRE(test::max_rel_error(fc(x), quant::pb_linear(x, fc.theta() * 2.0f)) < 1e-6);
 }
 
 TEST_CASE("pbnet: the MAP net as a vgg_small BNN, in training's eval and in the XNOR engine",

@@ -320,7 +320,7 @@ TEST_CASE("rq quantizer: data-driven init, eval = deterministic rounding, anneal
   REQUIRE(q.temperature() == Approx(2.0));
   q.set_epoch(9, 10);
   REQUIRE(q.temperature() == Approx(0.5));
-  REQUIRE(quant::rq_temperature_at(2.0, 0.5, 3, 7) == Approx(1.0));  // geometric: half-way = sqrt
+  REQUIRE(quant::anneal_geometric(2.0, 0.5, 3, 7) == Approx(1.0));  // geometric: half-way = sqrt
 }
 
 TEST_CASE("rq scheme: 2-bit weights and inputs inside, float first and last layers", "[quant][rq]") {
