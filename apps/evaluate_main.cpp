@@ -73,10 +73,7 @@ int main(int argc, char** argv) {
     // BN recalibration of the binary net about to be evaluated (PBNet: quant/pbnet_model.hpp).
     auto calibration_loader = app::make_eval_loader(config, data, data.train);
     auto recalibrate_bn = [&] {
-      if (recalibrate == 0) return;
-      quant::pbnet_begin_bn_recalibration(*model);
-      app::run_batches(*model, *calibration_loader, recalibrate);
-      quant::pbnet_end_bn_recalibration(*model);
+      if (recalibrate > 0) app::recalibrate_pbnet_bn(*model, *calibration_loader, recalibrate);
     };
     app::EvalResult r;
     if (samples > 0) {

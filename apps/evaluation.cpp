@@ -2,6 +2,7 @@
 
 #include "apps/session.hpp"
 #include "core/ops.hpp"
+#include "quant/pbnet_model.hpp"
 
 #include <fmt/format.h>
 
@@ -54,11 +55,15 @@ EvalResult evaluate(layers::Module& model, data::DataLoader& loader, const Train
   return r;
 }
 
-void run_batches(layers::Module& model, data::DataLoader& loader, std::int64_t batches) {
-  core::NoGradGuard no_grad;
-  loader.set_position({0, 0});
-  const std::int64_t n = std::min(batches, loader.batches_per_epoch());
-  for (std::int64_t b = 0; b < n; ++b) model(loader.next().images);
+void recalibrate_pbnet_bn(layers::Module& model, data::DataLoader& loader, std::int64_t batches) {
+  quant::pbnet_begin_bn_recalibration(model);
+  {
+    core::NoGradGuard no_grad;
+    loader.set_position({0, 0});
+    const std::int64_t n = std::min(batches, loader.batches_per_epoch());
+    for (std::int64_t b = 0; b < n; ++b) model(loader.next().images);
+  }
+  quant::pbnet_end_bn_recalibration(model);
 }
 
 EnsembleResult evaluate_ensemble(layers::Module& model, data::DataLoader& loader,

@@ -38,10 +38,11 @@ void write_predictions_csv(const EvalResult& r, const std::string& path);
 // caller restores the model afterwards). Each member runs over the split in eval mode without a
 // graph; the result's predictions are the argmax of the members' averaged softmax outputs and its
 // loss is the negative log-likelihood of those averaged probabilities.
-// Runs the first `batches` batches of `loader` through `model` as it is (modes untouched), without
-// a graph: what re-estimates normalisation statistics once the caller has put the model in a
-// recalibration mode (quant::pbnet_begin_bn_recalibration).
-void run_batches(layers::Module& model, data::DataLoader& loader, std::int64_t batches);
+// PBNet BN recalibration of the binary net `model` is now (MAP, or a sampled ensemble member):
+// every StochasticBatchNorm's running statistics become the average over the first `batches`
+// batches of `loader` (no graph; quant::pbnet_begin_bn_recalibration), then the model is in eval
+// mode. What `evaluate --recalibrate-bn` and `export --recalibrate-bn` run.
+void recalibrate_pbnet_bn(layers::Module& model, data::DataLoader& loader, std::int64_t batches);
 
 struct EnsembleResult {
   EvalResult ensemble;

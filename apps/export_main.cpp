@@ -1,6 +1,7 @@
 // export: a training checkpoint -> an integer model (.lbm) for the XNOR engine (quant/export.hpp).
 
 #include "apps/checkpoint.hpp"
+#include "apps/evaluation.hpp"
 #include "apps/session.hpp"
 #include "quant/export.hpp"
 #include "quant/pbnet_export.hpp"
@@ -16,10 +17,23 @@ namespace {
 
 // The network the engine runs. A PBNet checkpoint (model pbnet_vgg_small) exports its MAP network
 // (w = sign(theta), h = sign), copied into the BNN of the same spec: vgg_small under the bnn scheme
-// with the default first/last float layers (quant/pbnet_export.hpp). Other models export as trained.
-lowbit::layers::ModulePtr engine_network(const lowbit::app::TrainedModel& trained) {
+// with the default first/last float layers (quant/pbnet_export.hpp), after re-estimating its BN
+// statistics on `recalibrate` training batches when > 0 (as `evaluate --recalibrate-bn`). Other
+// models export as trained.
+lowbit::layers::ModulePtr engine_network(const lowbit::app::TrainedModel& trained,
+                                         std::int64_t recalibrate) {
   using namespace lowbit;
-  if (trained.config.model.name != "pbnet_vgg_small") return trained.model;
+  if (trained.config.model.name != "pbnet_vgg_small") {
+    lowbit::core::check(recalibrate == 0,
+                        "--recalibrate-bn applies to PBNet checkpoints (model pbnet_vgg_small), and "
+                        "this one is model '{}'. HINT: drop --recalibrate-bn",
+                        trained.config.model.name);
+    return trained.model;
+  }
+  if (recalibrate > 0) {
+    auto loader = app::make_eval_loader(trained.config, trained.data, trained.data.train);
+    app::recalibrate_pbnet_bn(*trained.model, *loader, recalibrate);
+  }
   app::Config c = trained.config;
   c.model.name = "vgg_small";
   c.quant = app::QuantSection{};
@@ -41,11 +55,16 @@ int main(int argc, char** argv) {
   std::string checkpoint, output, data_root;
   std::vector<std::string> plugins;
   bool quiet = false;
+  std::int64_t recalibrate = 0;
   cli.add_option("--checkpoint", checkpoint, "checkpoint file (best.ckpt, last.ckpt, ...)")->required();
   cli.add_option("-o,--output", output, "integer model file to write (.lbm)")->required();
   cli.add_option("--data-root", data_root, "dataset folder for the normalisation statistics "
                                            "(default: the one the run used)");
   cli.add_flag("-q,--quiet", quiet, "do not print the model summary");
+  cli.add_option("--recalibrate-bn", recalibrate,
+                 "PBNet checkpoints: first re-estimate the MAP net's BN statistics on this many "
+                 "train-split batches, as `evaluate --recalibrate-bn` (0 = training's statistics)")
+      ->check(CLI::NonNegativeNumber);
   cli.add_option("--plugin", plugins,
                  "load a plugin shared library (repeatable); the checkpoint's own plugins load "
                  "by themselves, this stands in for one that has moved")
@@ -58,7 +77,7 @@ int main(int argc, char** argv) {
     const app::TrainedModel trained = app::load_trained_model(checkpoint, data_root);
     const app::Config& config = trained.config;
     const app::Datasets& data = trained.data;
-    const layers::ModulePtr model = engine_network(trained);
+    const layers::ModulePtr model = engine_network(trained, recalibrate);
     model->eval();
     const data::ItemShape s = data.train->item_shape();
     quant::ExportInput in;

@@ -361,4 +361,23 @@ train:
     correct += r.substr(c1 + 1, c2 - c1 - 1) == r.substr(c2 + 1);
   }
   CHECK(correct > 512 * 0.5);  // 72% when written
+
+  // With BN recalibration on both sides (3 training batches) they agree again, and the
+  // recalibrated statistics reached the engine (its predictions changed).
+  const Result xr = run(std::string(LOWBIT_EXPORT_EXE) + " --checkpoint " + ckpt + " -o " +
+                        lbm.string() + " --recalibrate-bn 3");
+  INFO(xr.output);
+  REQUIRE(xr.exit_code == 0);
+  const Result er = run(std::string(LOWBIT_EVALUATE_EXE) + " --checkpoint " + ckpt +
+                        " --recalibrate-bn 3 --predictions " + by_eval.string());
+  INFO(er.output);
+  REQUIRE(er.exit_code == 0);
+  const Result ir = run(std::string(LOWBIT_INFER_EXE) + " --model " + lbm.string() +
+                        " --data synthetic --predictions " + by_infer.string());
+  INFO(ir.output);
+  REQUIRE(ir.exit_code == 0);
+  const std::vector<std::string> ar = rows(by_eval), br = rows(by_infer);
+  REQUIRE(ar.size() == 512);
+  CHECK(ar == br);
+  CHECK(ar != a);
 }
