@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -138,11 +139,20 @@ class YamlReader {
   std::vector<std::string> known_;
 };
 
-// Writes one field value: scalars as they are, lists in flow style ([1, 2]).
+// Writes one field value: scalars as they are, lists in flow style ([1, 2]). Numbers in their
+// shortest form that reads back exactly (0.1, not yaml-cpp's 0.10000000000000001).
+inline void emit_number(YAML::Emitter& out, double value) { out << fmt::format("{}", value); }
+
 template <typename T>
 void emit_value(YAML::Emitter& out, const T& value) {
-  if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::int64_t>> ||
-                std::is_same_v<T, std::vector<std::string>>) {
+  if constexpr (std::is_same_v<T, double>) {
+    emit_number(out, value);
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const double x : value) emit_number(out, x);
+    out << YAML::EndSeq;
+  } else if constexpr (std::is_same_v<T, std::vector<std::int64_t>> ||
+                       std::is_same_v<T, std::vector<std::string>>) {
     out << YAML::Flow << YAML::BeginSeq;
     for (const auto& x : value) out << x;
     out << YAML::EndSeq;

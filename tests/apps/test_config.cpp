@@ -71,9 +71,15 @@ TEST_CASE("config: the printed config reads back to the same config", "[config]"
   c.optim.lr = 0.0125;
   c.model.hidden = {7, 9};
   c.data.mean = {0.5};
+  c.data.std_dev = {0.1, 1e-8};
   const std::string text = to_yaml(c);
   CHECK_THAT(text, Contains("lr: 0.0125"));
-  CHECK(to_yaml(parse(text)) == text);
+  // Numbers print in their shortest exact form and read back to the same bits.
+  CHECK_THAT(text, Contains("momentum: 0.9  #") && Contains("std: [0.1, 1e-08]"));
+  const Config again = parse(text);
+  CHECK(again.optim.momentum == 0.9);
+  CHECK(again.data.std_dev == std::vector<double>{0.1, 1e-8});
+  CHECK(to_yaml(again) == text);
 }
 
 TEST_CASE("config: the quant section, its per-layer overrides and their errors", "[config]") {
