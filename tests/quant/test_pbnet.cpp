@@ -65,6 +65,33 @@ void check_moments_by_monte_carlo(quant::PbLayer& layer, const Tensor& x, int sa
   }
 }
 
+// Four units with fixed (mean, variance), repeated over a batch of n: (n, 8) distribution tensor.
+const std::vector<float> kUnitMeans{0.3f, -0.8f, 0.0f, 1.2f}, kUnitVars{1.0f, 0.5f, 2.0f, 0.25f};
+constexpr std::int64_t kUnits = 4;
+
+Tensor repeated_units(std::int64_t n) {
+  std::vector<float> data(static_cast<std::size_t>(n * 2 * kUnits));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::size_t c = 0; c < kUnits; ++c) {
+      data[static_cast<std::size_t>(i * 2 * kUnits) + c] = kUnitMeans[c];
+      data[static_cast<std::size_t>(i * 2 * kUnits + kUnits) + c] = kUnitVars[c];
+    }
+  }
+  return Tensor::from_vector(data, {n, 2 * kUnits});
+}
+
+// Samples h (n, 4) of repeated_units(n): each unit's sample mean is 2 Phi(mu / sigma) - 1 within 5
+// standard errors.
+void require_sample_means_match(const std::vector<float>& h, std::int64_t n) {
+  for (std::size_t c = 0; c < kUnits; ++c) {
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) sum += h[static_cast<std::size_t>(i * kUnits) + c];
+    const double p = normal_cdf(kUnitMeans[c] / std::sqrt(double(kUnitVars[c]) + quant::kVarEps));
+    INFO("unit " << c << ": mean " << sum / n << ", expected " << 2 * p - 1);
+    REQUIRE(std::fabs(sum / n - (2 * p - 1)) <= 5.0 * std::sqrt(4 * p * (1 - p) / n));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("pbnet: PbConv2d and PbLinear moments match Monte Carlo over binary weights (3b check 1)",
@@ -136,46 +163,19 @@ TEST_CASE("pbnet: MAP weights are +-1, +1 iff theta >= 0 (3b check 3)", "[quant]
 
 TEST_CASE("pbnet: concrete samples become +-1 as tau -> 0 with mean 2 Phi(mu/sigma) - 1 (3b check 4)",
           "[quant][pbnet]") {
-  const std::vector<float> mus{0.3f, -0.8f, 0.0f, 1.2f}, vars{1.0f, 0.5f, 2.0f, 0.25f};
-  const std::int64_t N = 40000, C = 4;
-  std::vector<float> data(static_cast<std::size_t>(N * 2 * C));
-  for (std::int64_t n = 0; n < N; ++n) {
-    for (std::int64_t c = 0; c < C; ++c) {
-      data[static_cast<std::size_t>(n * 2 * C + c)] = mus[static_cast<std::size_t>(c)];
-      data[static_cast<std::size_t>(n * 2 * C + C + c)] = vars[static_cast<std::size_t>(c)];
-    }
-  }
+  const std::int64_t N = 40000;
   core::Rng rng(5);
-  const Tensor h = quant::concrete_sign(Tensor::from_vector(data, {N, 2 * C}), 1e-3f, rng);
-  const std::vector<float> v = h.to_vector<float>();
-  for (std::int64_t c = 0; c < C; ++c) {
-    double sum = 0.0;
-    std::int64_t binary = 0;
-    for (std::int64_t n = 0; n < N; ++n) {
-      const float x = v[static_cast<std::size_t>(n * C + c)];
-      binary += std::fabs(x) > 0.99f;
-      sum += x;
-    }
-    const double p = normal_cdf(mus[static_cast<std::size_t>(c)] /
-                                std::sqrt(double(vars[static_cast<std::size_t>(c)]) + quant::kVarEps));
-    INFO("unit " << c << ": mean " << sum / N << ", expected " << 2 * p - 1);
-    REQUIRE(binary >= N * 995 / 1000);
-    REQUIRE(std::fabs(sum / N - (2 * p - 1)) <= 5.0 * std::sqrt(4 * p * (1 - p) / N));
-  }
+  const std::vector<float> v = quant::concrete_sign(repeated_units(N), 1e-3f, rng).to_vector<float>();
+  std::int64_t binary = 0;
+  for (const float x : v) binary += std::fabs(x) > 0.99f;
+  REQUIRE(binary >= N * kUnits * 995 / 1000);
+  require_sample_means_match(v, N);
 }
 
 TEST_CASE("pbnet: straight-through concrete samples are exact +-1 draws with the relaxed gradient",
           "[quant][pbnet]") {
-  const std::vector<float> mus{0.3f, -0.8f, 0.0f, 1.2f}, vars{1.0f, 0.5f, 2.0f, 0.25f};
-  const std::int64_t N = 40000, C = 4;
-  std::vector<float> data(static_cast<std::size_t>(N * 2 * C));
-  for (std::int64_t n = 0; n < N; ++n) {
-    for (std::int64_t c = 0; c < C; ++c) {
-      data[static_cast<std::size_t>(n * 2 * C + c)] = mus[static_cast<std::size_t>(c)];
-      data[static_cast<std::size_t>(n * 2 * C + C + c)] = vars[static_cast<std::size_t>(c)];
-    }
-  }
-  const Tensor x = Tensor::from_vector(data, {N, 2 * C});
+  const std::int64_t N = 40000;
+  const Tensor x = repeated_units(N);
   // At tau = 1 (far from the hard limit) the hard samples still have mean 2 P - 1, and each is
   // the sign of the relaxed sample drawn from the same noise.
   core::Rng rng_hard(5), rng_soft(5);
@@ -185,14 +185,7 @@ TEST_CASE("pbnet: straight-through concrete samples are exact +-1 draws with the
     INFO("element " << i << ": hard " << hard[i] << ", soft " << soft[i]);
     REQUIRE(hard[i] == (soft[i] >= 0.0f ? 1.0f : -1.0f));
   }
-  for (std::int64_t c = 0; c < C; ++c) {
-    double sum = 0.0;
-    for (std::int64_t n = 0; n < N; ++n) sum += hard[static_cast<std::size_t>(n * C + c)];
-    const double p = normal_cdf(mus[static_cast<std::size_t>(c)] /
-                                std::sqrt(double(vars[static_cast<std::size_t>(c)]) + quant::kVarEps));
-    INFO("unit " << c << ": mean " << sum / N << ", expected " << 2 * p - 1);
-    REQUIRE(std::fabs(sum / N - (2 * p - 1)) <= 5.0 * std::sqrt(4 * p * (1 - p) / N));
-  }
+  require_sample_means_match(hard, N);
   // Backward: the relaxed sample's gradient, unchanged.
   auto grads_of = [](bool straight_through) {
     const Tensor mu = test::uniform({3, 2, 2, 2}, -1, 1, 31), var = test::uniform({3, 2, 2, 2}, 0.1f, 1, 32);
