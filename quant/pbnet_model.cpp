@@ -13,8 +13,9 @@ namespace {
 
 // Appends <layer>, <bn>, <act>: one PBNet unit (distribution -> stochastic BN -> binary sample).
 void add_unit(layers::Sequential& net, const layers::LayerBuilder& b, const PbnetOptions& o,
-              const std::string& layer, layers::ModulePtr pb, const std::string& bn,
+              const std::string& layer, std::shared_ptr<PbLayer> pb, const std::string& bn,
               std::int64_t channels, const std::string& act) {
+  pb->set_weight_temperature(o.weight_tau_start, o.weight_tau_end);
   net.add(layer, std::move(pb));
   net.add(bn, std::make_shared<StochasticBatchNorm>(channels));
   net.add(act, std::make_shared<ConcreteSign>(o.tau_start, o.tau_end, b.rng_for(act).next_u64(),
@@ -46,7 +47,6 @@ layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,
       core::Rng rng = b.rng_for(conv);
       auto pb = std::make_shared<PbConv2d>(layers::Conv2dOptions{in, out, 3, 1, 1, 1, 1, false},
                                            rng, o.theta_init, o.logit_scale);
-      pb->set_weight_temperature(o.weight_tau_start, o.weight_tau_end);
       if (i == 1) pb->set_input_bits(32);  // conv1 sees the real image
       add_unit(*net, b, o, conv, pb,
                fmt::format("bn{}", i), out, fmt::format("relu{}", i));
@@ -64,7 +64,6 @@ layers::ModulePtr build_pbnet_vgg_small(const layers::ModelSpec& spec,
     core::Rng rng = b.rng_for(fc);
     auto pb = std::make_shared<PbLinear>(layers::LinearOptions{in, out, false}, rng, o.theta_init,
                                          o.logit_scale);
-    pb->set_weight_temperature(o.weight_tau_start, o.weight_tau_end);
     add_unit(*net, b, o, fc, pb,
              fmt::format("bn_fc{}", j), out, fmt::format("relu_fc{}", j));
     in = out;

@@ -12,6 +12,7 @@
 #include "quant/pbnet_ops.hpp"
 #include "quant/scheme.hpp"
 #include "quant/summary.hpp"
+#include "quant/training.hpp"
 #include "quant/xnor/runner.hpp"
 #include "tests/quant/quant_test_util.hpp"
 #include "tests/support/gradcheck.hpp"
@@ -315,6 +316,16 @@ TEST_CASE("pbnet: the model summary counts binary weights, real input to conv1 o
   REQUIRE(conv6.packed_bytes == 16 * 16 * 9 / 8);
   REQUIRE(cost.macs_low_bit == conv1.macs);
   REQUIRE(cost.macs_float == 3 * 16);  // fc over the 16-channel 1x1 map
+
+  // The builder hands every PBNet layer the weight-temperature schedule.
+  quant::PbnetOptions o;
+  o.weight_tau_end = 0.5f;
+  const layers::ModulePtr tempered = quant::build_pbnet_vgg_small(spec, {}, 1, o);
+  quant::set_quantizer_epoch(*tempered, 3, 4);
+  for (const auto& [name, layer] : quant::pbnet_layers(*tempered)) {
+    INFO(name);
+    REQUIRE(layer->weight_temperature() == 0.5f);
+  }
 }
 
 TEST_CASE("pbnet: the concrete temperature anneals from tau_start to tau_end", "[quant][pbnet]") {
