@@ -49,13 +49,8 @@ struct PbnetConfig {
             static_cast<float>(tau_end),      static_cast<float>(weight_tau),
             static_cast<float>(weight_tau_end), straight_through};
   }
-  bool is_default() const {
-    const quant::PbnetOptions o = options(), d;
-    return o.theta_init == d.theta_init && o.logit_scale == d.logit_scale &&
-           o.tau_start == d.tau_start && o.tau_end == d.tau_end &&
-           o.weight_tau_start == d.weight_tau_start && o.weight_tau_end == d.weight_tau_end &&
-           o.straight_through == d.straight_through;
-  }
+  bool operator==(const PbnetConfig&) const = default;
+  bool is_default() const { return *this == PbnetConfig{}; }
 };
 
 struct ModelConfig {

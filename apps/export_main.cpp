@@ -24,10 +24,10 @@ lowbit::layers::ModulePtr engine_network(const lowbit::app::TrainedModel& traine
                                          std::int64_t recalibrate) {
   using namespace lowbit;
   if (trained.config.model.name != "pbnet_vgg_small") {
-    lowbit::core::check(recalibrate == 0,
-                        "--recalibrate-bn applies to PBNet checkpoints (model pbnet_vgg_small), and "
-                        "this one is model '{}'. HINT: drop --recalibrate-bn",
-                        trained.config.model.name);
+    core::check(recalibrate == 0,
+                "--recalibrate-bn applies to PBNet checkpoints (model pbnet_vgg_small), and "
+                "this one is model '{}'. HINT: drop --recalibrate-bn",
+                trained.config.model.name);
     return trained.model;
   }
   if (recalibrate > 0) {
