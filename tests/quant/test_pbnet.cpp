@@ -27,6 +27,16 @@ using core::Tensor;
 
 namespace {
 
+// A pbnet_vgg_small small enough for unit tests: 8x8 images, width 4.
+layers::ModelSpec tiny_pbnet_spec(std::int64_t num_classes) {
+  layers::ModelSpec spec;
+  spec.name = "pbnet_vgg_small";
+  spec.image_size = 8;
+  spec.width = 4;
+  spec.num_classes = num_classes;
+  return spec;
+}
+
 double normal_cdf(double t) { return 0.5 * std::erfc(-t / std::sqrt(2.0)); }
 
 // Means (N, C, ...) and variances of the same shape as one distribution tensor (N, 2C, ...).
@@ -254,11 +264,7 @@ TEST_CASE("pbnet: pbnet_vgg_small has vgg_small's layout and names", "[quant][pb
   core::Registry<layers::ModelBuilder> registry("model");
   layers::register_builtin_models(registry);
   quant::register_pbnet_models(registry);
-  layers::ModelSpec spec;
-  spec.name = "pbnet_vgg_small";
-  spec.image_size = 8;
-  spec.width = 4;
-  spec.num_classes = 3;
+  layers::ModelSpec spec = tiny_pbnet_spec(3);
   const layers::ModulePtr pb = layers::build_model(spec, 1, {}, registry);
   spec.name = "vgg_small";
   const layers::ModulePtr plain = layers::build_model(spec, 1, {}, registry);
@@ -299,11 +305,7 @@ TEST_CASE("pbnet: pbnet_vgg_small has vgg_small's layout and names", "[quant][pb
 
 TEST_CASE("pbnet: the model summary counts binary weights, real input to conv1 only",
           "[quant][pbnet]") {
-  layers::ModelSpec spec;
-  spec.name = "pbnet_vgg_small";
-  spec.image_size = 8;
-  spec.width = 4;
-  spec.num_classes = 3;
+  const layers::ModelSpec spec = tiny_pbnet_spec(3);
   const layers::ModulePtr pb = quant::build_pbnet_vgg_small(spec, {}, 1, quant::PbnetOptions{});
   const quant::ModelCost cost = quant::model_cost(*pb, core::Shape({1, 8, 8}));
   REQUIRE(cost.layers.size() == 7);  // conv1..conv6 and fc
@@ -316,11 +318,13 @@ TEST_CASE("pbnet: the model summary counts binary weights, real input to conv1 o
   REQUIRE(conv6.packed_bytes == 16 * 16 * 9 / 8);
   REQUIRE(cost.macs_low_bit == conv1.macs);
   REQUIRE(cost.macs_float == 3 * 16);  // fc over the 16-channel 1x1 map
+}
 
-  // The builder hands every PBNet layer the weight-temperature schedule.
+TEST_CASE("pbnet: the builder hands every PBNet layer the weight-temperature schedule",
+          "[quant][pbnet]") {
   quant::PbnetOptions o;
   o.weight_tau_end = 0.5f;
-  const layers::ModulePtr tempered = quant::build_pbnet_vgg_small(spec, {}, 1, o);
+  const layers::ModulePtr tempered = quant::build_pbnet_vgg_small(tiny_pbnet_spec(3), {}, 1, o);
   quant::set_quantizer_epoch(*tempered, 3, 4);
   for (const auto& [name, layer] : quant::pbnet_layers(*tempered)) {
     INFO(name);
@@ -354,11 +358,7 @@ TEST_CASE("pbnet: the MAP net as a vgg_small BNN, in training's eval and in the 
   core::Registry<layers::ModelBuilder> registry("model");
   layers::register_builtin_models(registry);
   quant::register_pbnet_models(registry);
-  layers::ModelSpec spec;
-  spec.name = "pbnet_vgg_small";
-  spec.image_size = 8;
-  spec.width = 4;
-  spec.num_classes = 5;
+  layers::ModelSpec spec = tiny_pbnet_spec(5);
   const layers::ModulePtr pb = layers::build_model(spec, 2, {}, registry);
   {  // BN statistics and affine parameters away from their initial values, as if trained
     core::NoGradGuard no_grad;
